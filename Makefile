@@ -1,0 +1,44 @@
+# The two commands: `make run` (the demo on 127.0.0.1:8000) and `make test`. Both set up everything.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV ?= .venv
+PY := $(VENV)/bin/python
+HOST ?= 127.0.0.1
+PORT ?= 8000
+
+.PHONY: run test install messages lint format demo-data schema clean
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e ".[dev]"
+	touch $@
+
+install: $(VENV)/.installed
+
+# Translations are compiled in the build, never committed.
+messages: install
+	$(PY) manage.py compilemessages -v0 --ignore=.venv
+
+# The demo: SQLite, tasks in-process, whatever DATABASE_URL/REDIS_URL the shell has.
+run: messages
+	env -u DATABASE_URL -u REDIS_URL $(PY) manage.py migrate --noinput -v0
+	env -u DATABASE_URL -u REDIS_URL $(PY) manage.py seed_demo
+	@echo "Log in: admin at http://$(HOST):$(PORT)/admin/, API docs at http://$(HOST):$(PORT)/api/docs/"
+	env -u DATABASE_URL -u REDIS_URL $(PY) manage.py runserver --noreload $(HOST):$(PORT)
+
+test: messages
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: install
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
+
+schema: install
+	$(PY) manage.py spectacular --validate --fail-on-warn --file schema.yaml
+
+clean:
+	rm -rf $(VENV) db.sqlite3 staticfiles

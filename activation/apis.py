@@ -1,0 +1,53 @@
+from allauth.account.adapter import get_adapter as get_account_adapter
+from drf_spectacular.utils import OpenApiExample, extend_schema
+from rest_framework import serializers
+from rest_framework.response import Response
+
+from activation.services import agent_activate
+from em_agent.api.docs import ERROR_RESPONSES
+from em_agent.api.permissions import IsAgent
+from em_agent.api.views import AgentAPIView
+from em_agent.selectors import agent_get_profile
+from em_agent.serializers import ME_EXAMPLE, MeOutput
+
+
+class ActivationApi(AgentAPIView):
+    permission_classes = [IsAgent]
+
+    class InputSerializer(serializers.Serializer):
+        code = serializers.CharField(
+            max_length=32, help_text="As given by the supervisor, e.g. `K7QW2-MX9PD`."
+        )
+
+    @extend_schema(
+        operation_id="activation",
+        summary="Activate the app with a code from the supervisor",
+        request=InputSerializer,
+        responses={
+            200: MeOutput,
+            **ERROR_RESPONSES(
+                400,
+                401,
+                403,
+                409,
+                429,
+                s400=("invalid_activation_code", "This activation code is not valid."),
+                s409=("already_activated", "This app is already activated."),
+            ),
+        },
+        examples=[
+            OpenApiExample("Code", value={"code": "K7QW2-MX9PD"}, request_only=True),
+            OpenApiExample("Activated", value=ME_EXAMPLE, response_only=True),
+        ],
+        tags=["agent"],
+    )
+    def post(self, request):
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        agent_activate(
+            agent=self.agent,
+            code=data.validated_data["code"],
+            address=get_account_adapter(request).get_client_ip(request._request),
+        )
+        agent = agent_get_profile(user=request.user)
+        return Response(MeOutput(agent, context={"agent": agent}).data)

@@ -1,0 +1,22 @@
+from allauth.core.internal.sessionkit import get_session_user
+from allauth.headless.contrib.rest_framework.authentication import XSessionTokenAuthentication
+from rest_framework import exceptions
+
+
+class SessionTokenAuthentication(XSessionTokenAuthentication):
+    """allauth's X-Session-Token authentication, strict: a missing or dead token is a 401, never a 403."""
+
+    allow_anonymous_users = False
+    allow_invalid_session_tokens = False
+
+    def authenticate(self, request):
+        token = self.get_session_token(request)
+        if not token:
+            return None
+        session = getattr(request._request, "em_app_session", None)
+        if session is None or session.session_key != token:
+            return super().authenticate(request)
+        user = get_session_user(session)
+        if user is None or not user.is_active:
+            raise exceptions.AuthenticationFailed()
+        return user, session

@@ -1,0 +1,53 @@
+"""The gate in front of every agent endpoint.
+
+Three levels, each including the one before:
+- `IsAgent`: a logged-in agent (GET /me, POST /activation work here, so the app can route);
+- `IsMfaSatisfiedAgent`: and, where the organisation requires MFA, enrolled and used it to log in
+  (devices: a password alone must not be enough to receive someone's notifications);
+- `IsActiveAgent` (the default): and activated.
+"""
+
+from django.utils.translation import gettext_lazy as _
+from rest_framework.permissions import BasePermission
+
+from em_agent import sessions
+
+
+def _agent(request):
+    user = request.user
+    if not user or not user.is_authenticated:
+        return None
+    return getattr(user, "agent", None)
+
+
+class IsAgent(BasePermission):
+    message = _("This account is not an agent account.")
+    code = "permission_denied"
+
+    def has_permission(self, request, view) -> bool:
+        return _agent(request) is not None
+
+
+class IsMfaSatisfiedAgent(IsAgent):
+    def has_permission(self, request, view) -> bool:
+        if not super().has_permission(request, view):
+            return False
+        agent = request.user.agent
+        if agent.organization.mfa_required and not sessions.used_mfa(request.auth):
+            self.message = _(
+                "Your organisation requires two-factor authentication: enrol and log in with it."
+            )
+            self.code = "mfa_enrollment_required"
+            return False
+        return True
+
+
+class IsActiveAgent(IsMfaSatisfiedAgent):
+    def has_permission(self, request, view) -> bool:
+        if not super().has_permission(request, view):
+            return False
+        if not request.user.agent.is_activated:
+            self.message = _("Activate the app with the code from your supervisor first.")
+            self.code = "activation_required"
+            return False
+        return True

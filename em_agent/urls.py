@@ -1,0 +1,34 @@
+from allauth.account.decorators import secure_admin_login
+from django.contrib import admin
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from em_agent import health
+from em_agent.apis import MeApi
+
+# Supervisors log in to the admin through allauth: its rate limits and MFA apply there too.
+admin.site.login = secure_admin_login(admin.site.login)  # type: ignore[method-assign]
+admin.site.site_header = "EM Agent administration"
+admin.site.site_title = "EM Agent"
+
+api_v1 = [
+    path("me", MeApi.as_view(), name="me"),
+    path("", include("activation.urls")),
+    path("", include("notifications.urls")),
+]
+
+urlpatterns = [
+    path("api/v1/", include(api_v1)),
+    path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
+    path("_allauth/", include("allauth.headless.urls")),
+    path("accounts/", include("allauth.urls")),
+    path("admin/", admin.site.urls),
+    path("health/live", health.live, name="health-live"),
+    path("health/ready", health.ReadyView.as_view(), name="health-ready"),
+]
+
+handler400 = "em_agent.errors.bad_request"
+handler403 = "em_agent.errors.permission_denied"
+handler404 = "em_agent.errors.page_not_found"
+handler500 = "em_agent.errors.server_error"

@@ -1,0 +1,12 @@
+from django.http import Http404
+
+from em_agent.models import Agent
+from notifications.models import Device
+
+
+def device_get_for_agent(*, agent: Agent, token: str) -> Device:
+    """Another agent's device is simply not found."""
+    try:
+        return Device.objects.get(agent=agent, token=token)
+    except Device.DoesNotExist:
+        raise Http404 from None

@@ -1,0 +1,151 @@
+"""The whole login as the app does it, through the real allauth headless URLs."""
+
+import re
+
+import pyotp
+import pytest
+import time_machine
+from allauth.mfa.models import Authenticator
+from django.core import mail
+
+from tests.conftest import MFA_URL, REAUTH_URL, SESSION_URL, TOTP_URL, AppClient
+from tests.factories import PASSWORD
+
+pytestmark = pytest.mark.django_db
+
+
+def test_password_login_gives_a_token_that_works(app_client, agent):
+    response = app_client.login(agent.user.email)
+
+    assert response.status_code == 200
+    assert response.json()["meta"]["session_token"]
+    me = app_client.get("/api/v1/me")
+    assert me.status_code == 200
+    assert me.json()["email"] == "alice@contoso.test"
+
+
+def test_wrong_password_is_refused(app_client, agent):
+    response = app_client.login(agent.user.email, "not-the-password")
+
+    assert response.status_code == 400
+    assert app_client.token is None
+
+
+def test_missing_or_unknown_token_is_401_not_403(app_client, agent):
+    assert app_client.get("/api/v1/me").status_code == 401
+    app_client.token = "made-up-token"
+    response = app_client.get("/api/v1/me")
+    assert response.status_code == 401
+    assert response.json()["code"] == "not_authenticated"
+
+
+def test_logout_kills_the_token(logged_in, agent):
+    client = logged_in(agent)
+    token = client.token
+
+    assert client.delete(SESSION_URL).status_code == 401  # allauth: 401 = logged out now
+
+    client.token = token
+    response = client.get("/api/v1/me")
+    assert response.status_code == 401
+
+
+def _enrol_totp(client: AppClient) -> str:
+    """Enrolment through allauth's endpoints: reauthenticate, read the secret, confirm with a code."""
+    assert client.post(REAUTH_URL, {"password": PASSWORD}).status_code == 200
+    setup = client.get(TOTP_URL)
+    assert setup.status_code == 404  # not enrolled yet: allauth answers 404 with the new secret
+    meta = setup.json()["meta"]
+    secret = meta["secret"]
+    assert meta["totp_url"].startswith("otpauth://totp/")
+    response = client.post(TOTP_URL, {"code": pyotp.TOTP(secret).now()})
+    assert response.status_code == 200, response.content
+    return secret
+
+
+def test_enrol_then_log_in_with_password_and_totp(logged_in, mfa_agent):
+    with time_machine.travel("2026-12-01 09:00:00 +00:00", tick=False) as traveller:
+        client = logged_in(mfa_agent)
+        secret = _enrol_totp(client)
+        assert Authenticator.objects.filter(user=mfa_agent.user, type="totp").exists()
+
+        traveller.shift(90)  # a fresh 30-second step, so the code is not the one used to enrol
+        fresh = AppClient()
+        first = fresh.login(mfa_agent.user.email)
+        assert first.status_code == 401
+        flows = first.json()["data"]["flows"]
+        assert any(flow["id"] == "mfa_authenticate" and flow.get("is_pending") for flow in flows)
+        assert fresh.get("/api/v1/me").status_code == 401  # half logged in is not logged in
+
+        second = fresh.post(MFA_URL, {"code": pyotp.TOTP(secret).now()})
+        assert second.status_code == 200, second.content
+        me = fresh.get("/api/v1/me")
+        assert me.status_code == 200
+        assert me.json()["mfa_enrolled"] is True
+
+
+def test_a_totp_code_works_only_once(logged_in, mfa_agent):
+    with time_machine.travel("2026-12-01 09:00:00 +00:00", tick=False) as traveller:
+        secret = _enrol_totp(logged_in(mfa_agent))
+        traveller.shift(90)
+        code = pyotp.TOTP(secret).now()
+
+        first = AppClient()
+        first.login(mfa_agent.user.email)
+        assert first.post(MFA_URL, {"code": code}).status_code == 200
+
+        second = AppClient()
+        second.login(mfa_agent.user.email)
+        replay = second.post(MFA_URL, {"code": code})
+        assert replay.status_code == 400
+        assert second.get("/api/v1/me").status_code == 401
+
+
+def test_totp_tolerates_one_step_of_clock_drift_not_two(logged_in, mfa_agent):
+    with time_machine.travel("2026-12-01 09:00:00 +00:00", tick=False) as traveller:
+        secret = _enrol_totp(logged_in(mfa_agent))
+        traveller.shift(300)
+        totp = pyotp.TOTP(secret)
+        import time
+
+        now = time.time()
+        previous_step = totp.at(now - 30)
+        two_steps_back = totp.at(now - 60)
+
+        late = AppClient()
+        late.login(mfa_agent.user.email)
+        assert late.post(MFA_URL, {"code": two_steps_back}).status_code == 400
+        assert late.post(MFA_URL, {"code": previous_step}).status_code == 200
+
+
+def test_password_reset_email_sets_a_first_password(app_client, new_agent):
+    new_agent.user.set_unusable_password()
+    new_agent.user.save()
+
+    response = app_client.post("/_allauth/app/v1/auth/password/request", {"email": new_agent.user.email})
+    assert response.status_code == 200
+    assert len(mail.outbox) == 1
+    key = re.search(r"/accounts/password/reset/key/([^/\s]+)/", mail.outbox[0].body).group(1)
+
+    reset = app_client.post(
+        "/_allauth/app/v1/auth/password/reset", {"key": key, "password": "a-new-long-passphrase"}
+    )
+    assert reset.status_code in (200, 401), reset.content  # 401: reset done, log in now
+    assert AppClient().login(new_agent.user.email, "a-new-long-passphrase").status_code == 200
+
+
+def test_password_reset_email_is_in_the_agents_language(app_client, new_agent):
+    new_agent.language = "nl"
+    new_agent.save()
+
+    app_client.post("/_allauth/app/v1/auth/password/request", {"email": new_agent.user.email})
+
+    assert len(mail.outbox) == 1
+    assert "wachtwoord" in (mail.outbox[0].subject + mail.outbox[0].body).lower()
+
+
+def test_deactivated_user_cannot_log_in(app_client, agent):
+    agent.user.is_active = False
+    agent.user.save()
+
+    assert app_client.login(agent.user.email).status_code != 200
