@@ -1,67 +1,58 @@
-"""Failed-attempt limits for activation, as atomic counters in the cache (Redis in production).
+"""Failed-attempt limits for activation, as exact counters in the database.
 
 An attempt is counted *before* the code is checked and given back on success, so concurrent guesses
-cannot all slip under the limit: INCR is atomic, check-then-act is not.
+cannot all slip under the limit (check-then-act would let them). Each counter row is updated under a
+row lock; a window opens with the first attempt and lasts ACTIVATION_FAILURE_WINDOW_SECONDS.
 """
 
-import time
-from dataclasses import dataclass
+import datetime as dt
+import math
 
 from django.conf import settings
-from django.core.cache import cache
+from django.db import IntegrityError, transaction
+from django.db.models import F
+from django.utils import timezone
+
+from activation.models import AttemptCounter
 
 
-@dataclass(frozen=True)
-class Counter:
-    key: str
-    limit: int
-
-    @property
-    def _window_key(self) -> str:
-        return self.key + ":until"
-
-    def reserve(self, *, now: float) -> int | None:
-        """Counts one attempt; returns the seconds to wait when over the limit, else None."""
-        window = settings.ACTIVATION_FAILURE_WINDOW_SECONDS
-        cache.add(self._window_key, now + window, timeout=window)
-        cache.add(self.key, 0, timeout=window)
-        try:
-            count = cache.incr(self.key)
-        except ValueError:  # expired between add and incr
-            cache.set(self.key, 1, timeout=window)
-            count = 1
-        if count > self.limit:
-            until = cache.get(self._window_key) or now + window
-            return max(1, int(until - now + 0.999))
-        return None
-
-    def release(self) -> None:
-        try:
-            cache.decr(self.key)
-        except ValueError:
-            pass
-
-
-def counters_for(*, agent_id: int, address: str | None) -> list[Counter]:
-    counters = [Counter(f"activation-failures:agent:{agent_id}", settings.ACTIVATION_MAX_FAILURES_PER_AGENT)]
+def _keys(*, agent_id: int, address: str | None) -> list[tuple[str, int]]:
+    keys = [(f"agent:{agent_id}", settings.ACTIVATION_MAX_FAILURES_PER_AGENT)]
     if address:
-        counters.append(
-            Counter(f"activation-failures:ip:{address}", settings.ACTIVATION_MAX_FAILURES_PER_ADDRESS)
-        )
-    return counters
+        keys.append((f"address:{address}", settings.ACTIVATION_MAX_FAILURES_PER_ADDRESS))
+    return keys
 
 
+def _locked_counter(key: str, now: dt.datetime) -> AttemptCounter:
+    try:
+        with transaction.atomic():
+            return AttemptCounter.objects.select_for_update().get_or_create(
+                key=key, defaults={"window_started_at": now, "count": 0}
+            )[0]
+    except IntegrityError:  # created by a concurrent attempt between our look-up and insert
+        return AttemptCounter.objects.select_for_update().get(key=key)
+
+
+@transaction.atomic
 def reserve_attempt(*, agent_id: int, address: str | None) -> int | None:
-    """Counts an attempt against every counter; the longest wait if any is over its limit."""
-    now = time.time()
-    waits = [
-        wait
-        for counter in counters_for(agent_id=agent_id, address=address)
-        if (wait := counter.reserve(now=now))
-    ]
+    """Counts one attempt against every counter; the seconds to wait if any is over its limit."""
+    now = timezone.now()
+    window = dt.timedelta(seconds=settings.ACTIVATION_FAILURE_WINDOW_SECONDS)
+    waits = []
+    # A fixed key order, so two attempts never wait on each other's locks in opposite order.
+    for key, limit in sorted(_keys(agent_id=agent_id, address=address)):
+        counter = _locked_counter(key, now)
+        if now >= counter.window_started_at + window:
+            counter.window_started_at, counter.count = now, 0
+        counter.count += 1
+        counter.save(update_fields=["window_started_at", "count"])
+        if counter.count > limit:
+            remaining = (counter.window_started_at + window - now).total_seconds()
+            waits.append(max(1, math.ceil(remaining)))
     return max(waits) if waits else None
 
 
 def release_attempt(*, agent_id: int, address: str | None) -> None:
-    for counter in counters_for(agent_id=agent_id, address=address):
-        counter.release()
+    """A successful attempt is not a failure: give it back."""
+    keys = [key for key, _limit in _keys(agent_id=agent_id, address=address)]
+    AttemptCounter.objects.filter(key__in=keys, count__gt=0).update(count=F("count") - 1)

@@ -45,3 +45,16 @@ class ActivationCode(models.Model):
         if self.expires_at <= timezone.now():
             return "expired"
         return "open"
+
+
+class AttemptCounter(models.Model):
+    """Failed activation attempts per agent or client address, in a window opened by the first one.
+
+    A row per key, updated under a row lock, so concurrent guesses are counted exactly."""
+
+    key = models.CharField(max_length=200, unique=True)
+    window_started_at = models.DateTimeField()
+    count = models.PositiveIntegerField(default=0)
+
+    def __str__(self) -> str:
+        return f"{self.key}: {self.count} since {self.window_started_at:%Y-%m-%d %H:%M}"

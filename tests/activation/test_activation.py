@@ -1,0 +1,269 @@
+import datetime as dt
+import threading
+
+import pytest
+import time_machine
+from django.core.management import call_command
+from django.db import connection
+
+from activation import codes
+from activation.models import ActivationCode
+from activation.services import activation_code_issue
+from tests.conftest import AppClient
+from tests.factories import AgentFactory
+
+pytestmark = pytest.mark.django_db
+
+URL = "/api/v1/activation"
+
+
+def test_the_happy_path(logged_in, new_agent, supervisor):
+    issued = activation_code_issue(agent=new_agent, issued_by=supervisor)
+    client = logged_in(new_agent)
+
+    response = client.post(URL, {"code": issued.code}, REMOTE_ADDR="203.0.113.7")
+
+    assert response.status_code == 200
+    body = response.json()
+    assert body["activated"] is True
+    assert body["email"] == new_agent.user.email
+    assert body["sync_pending"] is True  # skills and schedule come with the next nightly sync
+    record = ActivationCode.objects.get()
+    assert record.redeemed_at is not None
+    assert record.redeemed_from == "203.0.113.7"
+    assert record.issued_by == supervisor
+
+
+def test_a_code_may_be_typed_loosely(logged_in, new_agent):
+    issued = activation_code_issue(agent=new_agent)
+    loose = " " + issued.code.lower().replace("-", " ") + " "
+
+    assert logged_in(new_agent).post(URL, {"code": loose}).status_code == 200
+
+
+def _assert_invalid(response):
+    assert response.status_code == 400
+    body = response.json()
+    assert body["code"] == "invalid_activation_code"
+    return body
+
+
+def test_every_invalid_kind_gets_the_same_answer(logged_in, new_agent, teammate, org):
+    with time_machine.travel("2026-12-01 09:00:00 +00:00", tick=False) as traveller:
+        expired = activation_code_issue(agent=new_agent, ttl_hours=1).code
+        traveller.shift(3601)
+        client = logged_in(new_agent)
+        someone_elses = activation_code_issue(agent=AgentFactory(organization=org, activated_at=None)).code
+        voided = activation_code_issue(agent=new_agent).code
+        current = activation_code_issue(agent=new_agent).code  # voids the one before
+
+        answers = [
+            _assert_invalid(client.post(URL, {"code": code}))
+            for code in ("ZZZZZ-ZZZZZ", expired, someone_elses, voided)
+        ]
+
+        assert all(answer == answers[0] for answer in answers)
+        assert client.post(URL, {"code": current}).status_code == 200
+
+
+def test_a_used_code_is_refused_like_any_other(logged_in, new_agent):
+    issued = activation_code_issue(agent=new_agent)
+    client = logged_in(new_agent)
+    client.post(URL, {"code": issued.code})
+    new_agent.activated_at = None
+    new_agent.save()  # say a supervisor reset the activation
+
+    _assert_invalid(client.post(URL, {"code": issued.code}))
+
+
+def test_an_activated_agent_gets_409(logged_in, agent):
+    issued = activation_code_issue(agent=agent)
+
+    response = logged_in(agent).post(URL, {"code": issued.code})
+
+    assert response.status_code == 409
+    assert response.json()["code"] == "already_activated"
+
+
+def test_missing_code_is_a_validation_error(logged_in, new_agent):
+    response = logged_in(new_agent).post(URL, {})
+
+    assert response.status_code == 400
+    assert response.json()["code"] == "validation_error"
+    assert "code" in response.json()["fields"]
+
+
+def test_activation_needs_a_login(app_client, new_agent):
+    issued = activation_code_issue(agent=new_agent)
+
+    assert app_client.post(URL, {"code": issued.code}).status_code == 401
+
+
+def test_the_sixth_wrong_attempt_in_an_hour_gets_429(logged_in, new_agent):
+    with time_machine.travel("2026-12-01 09:00:00 +00:00", tick=False) as traveller:
+        issued = activation_code_issue(agent=new_agent)
+        client = logged_in(new_agent)
+        for _ in range(5):
+            _assert_invalid(client.post(URL, {"code": "WRONG-CODE2"}))
+            traveller.shift(60)
+
+        throttled = client.post(URL, {"code": issued.code})  # even the right code now waits
+
+        assert throttled.status_code == 429
+        assert throttled.json()["code"] == "throttled"
+        assert 0 < int(throttled["Retry-After"]) <= 3600
+
+        traveller.shift(3601)
+        client = logged_in(new_agent)  # the old session timed out meanwhile
+        assert client.post(URL, {"code": issued.code}).status_code == 200
+
+
+def test_a_success_does_not_use_up_an_attempt(logged_in, new_agent):
+    client = logged_in(new_agent)
+    for _ in range(4):
+        _assert_invalid(client.post(URL, {"code": "WRONG-CODE2"}))
+
+    assert client.post(URL, {"code": activation_code_issue(agent=new_agent).code}).status_code == 200
+
+
+def test_attempts_are_limited_per_client_address(logged_in, org, settings):
+    settings.ACTIVATION_MAX_FAILURES_PER_ADDRESS = 3
+    agents = [AgentFactory(organization=org, activated_at=None) for _ in range(4)]
+    for agent in agents[:3]:
+        _assert_invalid(logged_in(agent).post(URL, {"code": "WRONG-CODE2"}, REMOTE_ADDR="198.51.100.9"))
+
+    from_same_address = logged_in(agents[3]).post(URL, {"code": "WRONG-CODE2"}, REMOTE_ADDR="198.51.100.9")
+    from_elsewhere = logged_in(agents[3]).post(URL, {"code": "WRONG-CODE2"}, REMOTE_ADDR="198.51.100.10")
+
+    assert from_same_address.status_code == 429
+    assert from_elsewhere.status_code == 400
+
+
+def test_a_code_is_never_stored_in_clear(new_agent):
+    issued = activation_code_issue(agent=new_agent)
+    compact = codes.normalize(issued.code)
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT * FROM activation_activationcode")
+        row_text = " ".join(str(value) for value in cursor.fetchone())
+    assert issued.code not in row_text and compact not in row_text
+    assert ActivationCode.objects.get().code_hash == codes.digest(issued.code)
+
+
+def test_codes_are_strong_readable_and_grouped():
+    generated = {codes.generate() for _ in range(2000)}
+
+    assert len(generated) == 2000
+    assert codes.entropy_bits() >= 40
+    for code in generated:
+        first, second = code.split("-")
+        assert len(first) == len(second) == 5
+        assert not set(first + second) & set("01OIL")
+
+
+def test_a_new_code_voids_the_older_ones(new_agent):
+    first = activation_code_issue(agent=new_agent)
+    second = activation_code_issue(agent=new_agent)
+
+    first.record.refresh_from_db()
+    assert first.record.voided_at is not None
+    assert second.record.voided_at is None
+
+
+def test_codes_expire_after_72_hours_by_default(new_agent):
+    issued = activation_code_issue(agent=new_agent)
+
+    assert issued.record.expires_at - issued.record.issued_at == dt.timedelta(hours=72)
+
+
+def test_the_command_prints_a_working_code(new_agent, capsys):
+    call_command("issue_activation_code", new_agent.user.email, "--ttl-hours", "2")
+
+    printed = capsys.readouterr().out.strip()
+    record = ActivationCode.objects.get()
+    assert record.code_hash == codes.digest(printed)
+    assert record.expires_at - record.issued_at == dt.timedelta(hours=2)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_threads_redeeming_one_code_give_exactly_one_success(postgres, org):
+    agent = AgentFactory(organization=org, activated_at=None)
+    issued = activation_code_issue(agent=agent)
+    clients = []
+    for _ in range(2):
+        client = AppClient()
+        assert client.login(agent.user.email).status_code == 200
+        clients.append(client)
+    barrier = threading.Barrier(len(clients))
+    statuses: list[int] = []
+
+    def redeem(client: AppClient) -> None:
+        try:
+            barrier.wait()
+            statuses.append(client.post(URL, {"code": issued.code}).status_code)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=redeem, args=(client,)) for client in clients]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert sorted(statuses) in ([200, 400], [200, 409])
+    assert ActivationCode.objects.filter(redeemed_at__isnull=False).count() == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_many_threads_redeeming_one_code_give_exactly_one_redemption(postgres, org):
+    # Without the agent's attempt counter in the way: distinct agents can't share a code, so this
+    # races the same agent's sessions eight at a time against one code.
+    agent = AgentFactory(organization=org, activated_at=None)
+    issued = activation_code_issue(agent=agent)
+    clients = [AppClient() for _ in range(8)]
+    for client in clients:
+        client.login(agent.user.email)
+    barrier = threading.Barrier(len(clients))
+    statuses: list[int] = []
+
+    def redeem(client: AppClient) -> None:
+        try:
+            barrier.wait()
+            statuses.append(client.post(URL, {"code": issued.code}).status_code)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=redeem, args=(client,)) for client in clients]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert statuses.count(200) == 1
+    assert ActivationCode.objects.filter(redeemed_at__isnull=False).count() == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_wrong_guesses_cannot_exceed_the_limit(postgres, org):
+    agent = AgentFactory(organization=org, activated_at=None)
+    clients = [AppClient() for _ in range(12)]
+    for client in clients:
+        client.login(agent.user.email)
+    barrier = threading.Barrier(len(clients))
+    statuses: list[int] = []
+
+    def guess(client: AppClient) -> None:
+        try:
+            barrier.wait()
+            statuses.append(client.post(URL, {"code": "WRONG-CODE2"}).status_code)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=guess, args=(client,)) for client in clients]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert statuses.count(400) == 5
+    assert statuses.count(429) == 7

@@ -1,0 +1,141 @@
+"""The one gate in front of the agent endpoints: activation and MFA."""
+
+import pyotp
+import pytest
+import time_machine
+from allauth.mfa.totp.internal.auth import TOTP
+
+from tests.conftest import REAUTH_URL, TOTP_URL, AppClient
+from tests.factories import PASSWORD, AgentFactory, UserFactory
+
+pytestmark = pytest.mark.django_db
+
+DEVICE = {"token": "fcm-token-1", "platform": "android"}
+
+
+def test_me_works_before_activation_and_says_so(logged_in, new_agent):
+    client = logged_in(new_agent)
+
+    response = client.get("/api/v1/me")
+
+    assert response.status_code == 200
+    assert response.json()["activated"] is False
+
+
+def test_devices_are_allowed_before_activation(logged_in, new_agent):
+    client = logged_in(new_agent)
+
+    assert client.post("/api/v1/devices", DEVICE).status_code == 201
+
+
+@pytest.mark.urls("tests.em_agent.passive_urls")
+def test_an_agent_endpoint_refuses_the_unactivated_agent(logged_in, new_agent):
+    client = logged_in(new_agent)
+
+    response = client.get("/api/v1/passive-probe")
+
+    assert response.status_code == 403
+    assert response.json()["code"] == "activation_required"
+
+
+@pytest.mark.urls("tests.em_agent.passive_urls")
+def test_an_agent_endpoint_admits_the_activated_agent(logged_in, agent):
+    assert logged_in(agent).get("/api/v1/passive-probe").status_code == 200
+
+
+@pytest.mark.urls("tests.em_agent.passive_urls")
+def test_mfa_org_agent_without_totp_is_asked_to_enrol(logged_in, mfa_agent):
+    client = logged_in(mfa_agent)
+
+    me = client.get("/api/v1/me")
+    assert me.status_code == 200
+    assert me.json()["organization"]["mfa_required"] is True
+    assert me.json()["mfa_enrolled"] is False
+    for method, path, body in [
+        ("get", "/api/v1/passive-probe", None),
+        ("post", "/api/v1/devices", DEVICE),
+        ("delete", "/api/v1/devices/fcm-token-1", None),
+    ]:
+        response = getattr(client, method)(path, body) if body else getattr(client, method)(path)
+        assert response.status_code == 403, path
+        assert response.json()["code"] == "mfa_enrollment_required", path
+
+
+@pytest.mark.urls("tests.em_agent.passive_urls")
+def test_mfa_enrolled_agent_who_logged_in_without_it_is_refused(logged_in, mfa_org):
+    # Enrolled after this session began (e.g. on another device): this session never used MFA.
+    agent = AgentFactory(organization=mfa_org)
+    client = logged_in(agent)
+    TOTP.activate(agent.user, pyotp.random_base32())
+
+    response = client.get("/api/v1/passive-probe")
+
+    assert response.status_code == 403
+    assert response.json()["code"] == "mfa_enrollment_required"
+
+
+@pytest.mark.urls("tests.em_agent.passive_urls")
+@pytest.mark.django_db(transaction=True)  # allauth announces the new factor on commit, as in production
+def test_enrolling_in_this_session_satisfies_the_gate(logged_in, mfa_agent):
+    with time_machine.travel("2026-12-01 09:00:00 +00:00", tick=False):
+        client = logged_in(mfa_agent)
+        client.post(REAUTH_URL, {"password": PASSWORD})
+        secret = client.get(TOTP_URL).json()["meta"]["secret"]
+        assert client.post(TOTP_URL, {"code": pyotp.TOTP(secret).now()}).status_code == 200
+
+        assert client.get("/api/v1/passive-probe").status_code == 200
+
+
+@pytest.mark.urls("tests.em_agent.passive_urls")
+def test_logging_in_with_totp_satisfies_the_gate(mfa_org):
+    agent = AgentFactory(organization=mfa_org)
+    secret = pyotp.random_base32()
+    TOTP.activate(agent.user, secret)
+
+    client = AppClient()
+    assert client.login_with_totp(agent.user.email, secret).status_code == 200
+
+    assert client.get("/api/v1/passive-probe").status_code == 200
+
+
+@pytest.mark.urls("tests.em_agent.passive_urls")
+def test_an_unactivated_mfa_agent_is_asked_for_mfa_first(logged_in, mfa_org):
+    client = logged_in(AgentFactory(organization=mfa_org, activated_at=None))
+
+    assert client.get("/api/v1/passive-probe").json()["code"] == "mfa_enrollment_required"
+
+
+def test_a_staff_user_without_an_agent_is_refused(app_client, supervisor):
+    assert app_client.login(supervisor.email).status_code == 200
+
+    response = app_client.get("/api/v1/me")
+
+    assert response.status_code == 403
+    assert response.json()["code"] == "permission_denied"
+
+
+def test_a_user_without_agent_or_staff_is_refused(app_client):
+    user = UserFactory()
+    app_client.login(user.email)
+
+    assert app_client.get("/api/v1/me").status_code == 403
+
+
+def test_refusals_are_translated(logged_in, new_agent):
+    client = logged_in(new_agent)
+    client.language = "nl"
+
+    response = client.post("/api/v1/activation", {"code": "AAAAA-AAAAA"})
+
+    assert response.json()["code"] == "invalid_activation_code"
+    assert "activeringscode" in response.json()["detail"].lower()
+
+
+def test_refusals_fall_back_to_the_agents_language(logged_in, new_agent):
+    new_agent.language = "nl"
+    new_agent.save()
+    client = logged_in(new_agent)
+
+    response = client.post("/api/v1/activation", {"code": "AAAAA-AAAAA"})
+
+    assert "activeringscode" in response.json()["detail"].lower()
