@@ -1,5 +1,5 @@
 from allauth.account.adapter import get_adapter as get_account_adapter
-from drf_spectacular.utils import OpenApiExample, extend_schema
+from drf_spectacular.utils import OpenApiExample, extend_schema, extend_schema_serializer
 from rest_framework import serializers
 from rest_framework.response import Response
 
@@ -14,6 +14,7 @@ from em_agent.serializers import ME_EXAMPLE, MeOutput
 class ActivationApi(AgentAPIView):
     permission_classes = [IsAgent]
 
+    @extend_schema_serializer(component_name="ActivationInput")
     class InputSerializer(serializers.Serializer):
         code = serializers.CharField(
             max_length=32, help_text="As given by the supervisor, e.g. `K7QW2-MX9PD`."

@@ -125,7 +125,8 @@ class Organization(models.Model):
             candidate = dt.datetime.combine(
                 local_now.date() + dt.timedelta(days=1), self.nightly_sync_time, tzinfo=zone
             )
-        return candidate
+        # Through UTC and back: on the spring-forward night 02:00 does not exist and becomes 03:00.
+        return candidate.astimezone(dt.UTC).astimezone(zone)
 
 
 class Team(models.Model):

@@ -1,4 +1,4 @@
-from drf_spectacular.utils import OpenApiExample, extend_schema
+from drf_spectacular.utils import OpenApiExample, extend_schema, extend_schema_serializer
 from rest_framework import serializers, status
 from rest_framework.response import Response
 
@@ -21,6 +21,7 @@ class DeviceListApi(AgentAPIView):
     # a password alone must not be enough to receive someone's notifications.
     permission_classes = [IsMfaSatisfiedAgent]
 
+    @extend_schema_serializer(component_name="DeviceInput")
     class InputSerializer(serializers.Serializer):
         token = serializers.CharField(max_length=512, help_text="The device's FCM registration token.")
         platform = serializers.ChoiceField(choices=Platform.choices)

@@ -20,3 +20,6 @@ class SessionTokenAuthentication(XSessionTokenAuthentication):
         if user is None or not user.is_active:
             raise exceptions.AuthenticationFailed()
         return user, session
+
+
+from em_agent.api import schema  # noqa: E402, F401  (registers the OpenAPI security scheme)

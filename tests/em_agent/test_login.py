@@ -149,3 +149,28 @@ def test_deactivated_user_cannot_log_in(app_client, agent):
     agent.user.save()
 
     assert app_client.login(agent.user.email).status_code != 200
+
+
+def test_app_login_is_rate_limited_after_repeated_failures(app_client, agent):
+    for _ in range(5):
+        assert app_client.login(agent.user.email, "wrong-password").status_code == 400
+
+    response = app_client.login(agent.user.email)
+
+    assert response.status_code in (400, 429)
+    assert app_client.token is None
+
+
+def test_mfa_codes_are_rate_limited(logged_in, mfa_agent):
+    with time_machine.travel("2026-12-01 09:00:00 +00:00", tick=False) as traveller:
+        secret = _enrol_totp(logged_in(mfa_agent))
+        traveller.shift(90)
+        client = AppClient()
+        client.login(mfa_agent.user.email)
+        for _ in range(5):
+            assert client.post(MFA_URL, {"code": "000000"}).status_code == 400
+
+        # allauth's login_failed limit (5 per 5 minutes per user): now even the right code is refused.
+        response = client.post(MFA_URL, {"code": pyotp.TOTP(secret).now()})
+        assert response.status_code == 400
+        assert "too_many_login_attempts" in response.content.decode()

@@ -1,0 +1,112 @@
+"""OpenAPI, health, production settings and the demo command."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from django.core.management import call_command
+
+from em_agent.models import Agent, Organization, User
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_the_openapi_schema_validates_without_warnings(tmp_path):
+    call_command("spectacular", "--validate", "--fail-on-warn", "--file", str(tmp_path / "schema.yaml"))
+
+    text = (tmp_path / "schema.yaml").read_text()
+    for route in ("/api/v1/me", "/api/v1/activation", "/api/v1/devices", "/api/v1/devices/{token}"):
+        assert f"{route}:" in text
+    assert "invalid_activation_code" in text  # error examples are part of the contract
+    assert "X-Session-Token" in text
+
+
+@pytest.mark.django_db
+def test_schema_and_docs_are_served(client):
+    schema = client.get("/api/schema/")
+    assert schema.status_code == 200
+    docs = client.get("/api/docs/")
+    assert docs.status_code == 200
+    assert b"swagger-ui" in docs.content
+    assert b"cdn" not in docs.content.lower()  # the sidecar serves the UI: the docs work offline
+
+
+def test_liveness(client):
+    response = client.get("/health/live")
+
+    assert response.status_code == 200
+
+
+@pytest.mark.django_db(transaction=True)
+def test_readiness_checks_database_cache_and_broker(client):
+    response = client.get("/health/ready", HTTP_ACCEPT="application/json")
+
+    assert response.status_code == 200, response.content
+    body = response.json()
+    names = " ".join(body).lower()
+    for part in ("database", "cache", "broker"):
+        assert part in names, body
+
+
+@pytest.mark.django_db
+def test_readiness_fails_when_the_broker_is_down(client, monkeypatch):
+    from em_agent.celery import app
+
+    monkeypatch.setattr(app.conf, "broker_url", "redis://127.0.0.1:1/0")  # nothing listens there
+
+    response = client.get("/health/ready", HTTP_ACCEPT="application/json")
+
+    assert response.status_code == 500
+
+
+def test_production_settings_pass_the_deploy_check():
+    env = {
+        **os.environ,
+        "PRODUCTION": "1",
+        "SECRET_KEY": "x" * 30 + "-a-long-random-production-secret-key-0123456789",
+        "ALLOWED_HOSTS": "agent.example.com",
+    }
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "DEBUG"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "no issues" in result.stdout
+
+
+def test_production_refuses_to_start_without_a_secret_key():
+    env = {key: value for key, value in os.environ.items() if key != "SECRET_KEY"}
+    env["PRODUCTION"] = "1"
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
+    )
+
+    assert result.returncode != 0
+    assert "SECRET_KEY" in result.stderr
+
+
+@pytest.mark.django_db
+def test_seed_demo_is_idempotent_and_prints_the_logins(capsys):
+    call_command("seed_demo", "--password", "another-demo-pass")
+    first = (User.objects.count(), Agent.objects.count(), Organization.objects.count())
+    call_command("seed_demo", "--password", "another-demo-pass")
+    printed = capsys.readouterr().out
+
+    assert (User.objects.count(), Agent.objects.count(), Organization.objects.count()) == first
+    assert set(Organization.objects.values_list("wfm_system", flat=True)) == {"cxone", "iex"}
+    assert Organization.objects.filter(mfa_required=True, wfm_system="cxone").count() == 1
+    for organization in Organization.objects.all():
+        assert organization.staff.filter(is_staff=True).exists()
+        agents = organization.agents.all()
+        assert any(agent.activated_at for agent in agents)
+        assert any(agent.activated_at is None for agent in agents)
+    assert "anna@contoso.demo" in printed and "another-demo-pass" in printed
+    assert User.objects.get(email="anna@contoso.demo").check_password("another-demo-pass")
+    assert {agent.timezone for agent in Agent.objects.all()} - {"UTC"}

@@ -1,0 +1,81 @@
+import pytest
+
+from notifications.models import Device
+
+pytestmark = pytest.mark.django_db
+
+URL = "/api/v1/devices"
+DEVICE = {"token": "fcm:token-123_abc", "platform": "ios"}
+
+
+def test_register_a_new_device(logged_in, agent):
+    response = logged_in(agent).post(URL, DEVICE)
+
+    assert response.status_code == 201
+    assert response.json()["platform"] == "ios"
+    assert Device.objects.get().agent == agent
+
+
+def test_registering_a_known_token_again_is_200(logged_in, agent):
+    client = logged_in(agent)
+    client.post(URL, DEVICE)
+
+    response = client.post(URL, {**DEVICE, "platform": "ios"})
+
+    assert response.status_code == 200
+    assert Device.objects.count() == 1
+
+
+def test_a_token_moves_to_the_latest_agent_that_registers_it(logged_in, agent, teammate):
+    logged_in(agent).post(URL, DEVICE)
+
+    response = logged_in(teammate).post(URL, DEVICE)
+
+    assert response.status_code == 200
+    assert Device.objects.get().agent == teammate
+
+
+def test_unregister_stops_push_for_the_device(logged_in, agent):
+    client = logged_in(agent)
+    client.post(URL, DEVICE)
+
+    response = client.delete(f"{URL}/{DEVICE['token']}")
+
+    assert response.status_code == 204
+    assert not Device.objects.exists()
+
+
+def test_an_outsider_gets_404_for_anothers_device(logged_in, agent, outsider, teammate):
+    logged_in(agent).post(URL, DEVICE)
+
+    for other in (outsider, teammate):
+        response = logged_in(other).delete(f"{URL}/{DEVICE['token']}")
+        assert response.status_code == 404
+        assert response.json()["code"] == "not_found"
+    assert Device.objects.get().agent == agent
+
+
+def test_unknown_device_is_404(logged_in, agent):
+    assert logged_in(agent).delete(f"{URL}/nope").status_code == 404
+
+
+@pytest.mark.parametrize(
+    "body, field",
+    [
+        ({"token": "t"}, "platform"),
+        ({"platform": "android"}, "token"),
+        ({"token": "t", "platform": "windows"}, "platform"),
+        ({"token": "x" * 513, "platform": "android"}, "token"),
+    ],
+)
+def test_invalid_input_is_a_validation_error(logged_in, agent, body, field):
+    response = logged_in(agent).post(URL, body)
+
+    assert response.status_code == 400
+    assert response.json()["code"] == "validation_error"
+    assert field in response.json()["fields"]
+
+
+def test_devices_need_a_login(app_client):
+    assert app_client.post(URL, DEVICE).status_code == 401
+    assert app_client.delete(f"{URL}/x").status_code == 401
