@@ -3,10 +3,11 @@ from rest_framework import serializers, status
 from rest_framework.response import Response
 
 from em_agent.api.docs import ERROR_RESPONSES
+from em_agent.api.pagination import CursorPagination
 from em_agent.api.permissions import IsMfaSatisfiedAgent
 from em_agent.api.views import AgentAPIView
 from notifications.models import Platform
-from notifications.selectors import device_get_for_agent
+from notifications.selectors import device_get_for_agent, device_list_for_agent
 from notifications.services import device_register, device_unregister
 
 
@@ -25,6 +26,17 @@ class DeviceListApi(AgentAPIView):
     class InputSerializer(serializers.Serializer):
         token = serializers.CharField(max_length=512, help_text="The device's FCM registration token.")
         platform = serializers.ChoiceField(choices=Platform.choices)
+
+    @extend_schema(
+        operation_id="devices_list",
+        summary="This agent's registered devices, newest first",
+        responses={200: DeviceOutput(many=True), **ERROR_RESPONSES(401, 403)},
+        tags=["agent"],
+    )
+    def get(self, request):
+        paginator = CursorPagination()
+        page = paginator.paginate_queryset(device_list_for_agent(agent=self.agent), request, view=self)
+        return paginator.get_paginated_response(DeviceOutput(page, many=True).data)
 
     @extend_schema(
         operation_id="devices_register",

@@ -1,3 +1,4 @@
+from django.db.models import QuerySet
 from django.http import Http404
 
 from em_agent.models import Agent
@@ -10,3 +11,7 @@ def device_get_for_agent(*, agent: Agent, token: str) -> Device:
         return Device.objects.get(agent=agent, token=token)
     except Device.DoesNotExist:
         raise Http404 from None
+
+
+def device_list_for_agent(*, agent: Agent) -> QuerySet[Device]:
+    return Device.objects.filter(agent=agent, disabled_at__isnull=True)

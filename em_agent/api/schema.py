@@ -18,3 +18,58 @@ class SessionTokenScheme(OpenApiAuthenticationExtension):
                 "without activity (401 `session_expired`)."
             ),
         }
+
+
+# The allauth headless endpoints the app uses (API.md, "Log in"). Their description comes from
+# allauth's own OpenAPI document, merged into ours so /api/docs/ shows the whole contract.
+ALLAUTH_APP_PATHS = (
+    "/_allauth/app/v1/auth/login",
+    "/_allauth/app/v1/auth/2fa/authenticate",
+    "/_allauth/app/v1/auth/reauthenticate",
+    "/_allauth/app/v1/account/authenticators/totp",
+    "/_allauth/app/v1/account/authenticators/recovery-codes",
+    "/_allauth/app/v1/auth/session",
+    "/_allauth/app/v1/auth/password/request",
+    "/_allauth/app/v1/auth/password/reset",
+)
+_PREFIX = "Allauth"
+
+
+def _prefix_refs(node):
+    """allauth's component names (User, Session, ...) get a prefix so they never clash with ours."""
+    if isinstance(node, dict):
+        return {
+            key: (_prefixed_ref(value) if key == "$ref" and isinstance(value, str) else _prefix_refs(value))
+            for key, value in node.items()
+        }
+    if isinstance(node, list):
+        return [_prefix_refs(item) for item in node]
+    return node
+
+
+def _prefixed_ref(ref: str) -> str:
+    head, _, name = ref.rpartition("/")
+    return f"{head}/{_PREFIX}{name}" if head.startswith("#/components/") else ref
+
+
+def merge_allauth_login(result: dict, generator, request, public) -> dict:
+    from allauth.headless.spec.internal.schema import get_schema
+
+    allauth = _prefix_refs(get_schema())
+    for path in ALLAUTH_APP_PATHS:
+        operations = allauth["paths"].get(path)
+        if operations:
+            slug = path.removeprefix("/_allauth/app/v1/").replace("/", "_").replace("-", "_")
+            for method, operation in operations.items():
+                if isinstance(operation, dict) and "responses" in operation:
+                    operation["tags"] = ["login (allauth headless)"]
+                    operation.setdefault("operationId", f"allauth_{slug}_{method}")
+            result["paths"][path] = operations
+    components = result.setdefault("components", {})
+    for kind, items in allauth.get("components", {}).items():
+        if kind == "securitySchemes":
+            for name, scheme in items.items():
+                components.setdefault(kind, {})[name] = scheme  # referenced by name, not by $ref
+            continue
+        components.setdefault(kind, {}).update({f"{_PREFIX}{name}": value for name, value in items.items()})
+    return result

@@ -79,3 +79,21 @@ def test_invalid_input_is_a_validation_error(logged_in, agent, body, field):
 def test_devices_need_a_login(app_client):
     assert app_client.post(URL, DEVICE).status_code == 401
     assert app_client.delete(f"{URL}/x").status_code == 401
+
+
+def test_the_device_list_is_the_agents_own_newest_first_and_paginated(logged_in, agent, outsider):
+    logged_in(outsider).post(URL, {"token": "outsiders-phone", "platform": "ios"})
+    client = logged_in(agent)
+    for number in range(3):
+        client.post(URL, {"token": f"phone-{number}", "platform": "android"})
+
+    first = client.get(URL, {"page_size": 2}).json()
+    second = client.client.get(first["next"], HTTP_X_SESSION_TOKEN=client.token).json()
+
+    assert set(first) == {"results", "next"}
+    assert [device["token"] for device in first["results"] + second["results"]] == [
+        "phone-2",
+        "phone-1",
+        "phone-0",
+    ]
+    assert second["next"] is None
