@@ -32,6 +32,7 @@ test: messages
 lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy em_agent activation schedules timeoff swaps notifications sync
 
 format: install
 	$(VENV)/bin/ruff format .

@@ -3,6 +3,7 @@
 import datetime as dt
 import zoneinfo
 from functools import cache
+from typing import ClassVar
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractUser, BaseUserManager
@@ -74,9 +75,10 @@ class User(AbstractUser):
     )
 
     USERNAME_FIELD = "email"
-    REQUIRED_FIELDS: list[str] = []
+    REQUIRED_FIELDS: ClassVar[list[str]] = []
 
-    objects = UserManager()  # type: ignore[misc]
+    # Email instead of username; the stubs expect the username-based manager.
+    objects = UserManager()  # type: ignore[assignment, misc]
 
     def __str__(self) -> str:
         return self.email

@@ -14,9 +14,7 @@ from em_agent.selectors import user_has_totp
 class AgentDateTimeField(serializers.DateTimeField):
     """RFC 3339 with the offset of the agent's own zone (the contract answers in the agent's zone)."""
 
-    def to_representation(self, value: dt.datetime) -> str | None:
-        if value is None:
-            return None
+    def to_representation(self, value: dt.datetime) -> str:
         agent: Agent | None = self.context.get("agent")
         zone = agent.zone if agent is not None else dt.UTC
         return value.astimezone(zone).isoformat(timespec="seconds")

@@ -1,6 +1,6 @@
 from allauth.account.decorators import secure_admin_login
 from django.contrib import admin
-from django.urls import include, path
+from django.urls import URLPattern, URLResolver, include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from em_agent import health
@@ -11,7 +11,7 @@ admin.site.login = secure_admin_login(admin.site.login)  # type: ignore[method-a
 admin.site.site_header = "EM Agent administration"
 admin.site.site_title = "EM Agent"
 
-api_v1 = [
+api_v1: list[URLPattern | URLResolver] = [
     path("me", MeApi.as_view(), name="me"),
     path("", include("activation.urls")),
     path("", include("notifications.urls")),

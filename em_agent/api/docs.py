@@ -7,7 +7,8 @@ from rest_framework import serializers
 class ErrorOutput(serializers.Serializer):
     code = serializers.CharField(help_text="Stable, snake_case.")
     detail = serializers.CharField(help_text="Message in the request's language.")
-    fields = serializers.DictField(
+    # The metaclass takes declared fields out of the class, so this does not hide Serializer.fields.
+    fields = serializers.DictField(  # type: ignore[assignment]
         child=serializers.ListField(child=serializers.CharField()),
         required=False,
         help_text="For a 400: messages per input field.",
@@ -29,7 +30,7 @@ def ERROR_RESPONSES(*statuses: int, **codes: tuple[str, str]) -> dict[int, OpenA
     responses = {}
     for status_code in statuses:
         code, detail = codes.get(f"s{status_code}", _EXAMPLES[status_code])
-        body = {"code": code, "detail": detail}
+        body: dict[str, object] = {"code": code, "detail": detail}
         if status_code == 400:
             body["fields"] = {"field": ["This field is required."]}
         responses[status_code] = OpenApiResponse(

@@ -103,8 +103,8 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
     code = next((code for cls, code in _CODE_BY_EXCEPTION if isinstance(exc, cls)), None)
     if code is None:
         # PermissionDenied raised by our gate carries its own code (activation_required, ...).
-        detail_code = exc.get_codes() if isinstance(exc.get_codes(), str) else None
-        code = detail_code if detail_code and detail_code != "permission_denied" else exc.default_code
+        codes = exc.get_codes()
+        code = codes if isinstance(codes, str) and codes != "permission_denied" else str(exc.default_code)
     return Response(error_body(code, str(exc.detail)), status=exc.status_code, headers=headers)
 
 
