@@ -10,6 +10,7 @@ from django.contrib.auth.models import AbstractUser, BaseUserManager
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
+from django.db.models.functions import Lower
 from django.utils.timezone import now as utc_now
 from django.utils.translation import gettext_lazy as _
 
@@ -73,6 +74,13 @@ class User(AbstractUser):
         related_name="staff",
         help_text=_("For supervisors: the one organisation they manage. Empty for superusers."),
     )
+
+    class Meta(AbstractUser.Meta):
+        swappable = "AUTH_USER_MODEL"
+        constraints = [
+            # One account per address whatever its case: Anna@X and anna@x are the same person.
+            models.UniqueConstraint(Lower("email"), name="user_email_unique_case_insensitive")
+        ]
 
     USERNAME_FIELD = "email"
     REQUIRED_FIELDS: ClassVar[list[str]] = []

@@ -174,3 +174,16 @@ def test_mfa_codes_are_rate_limited(logged_in, mfa_agent):
         response = client.post(MFA_URL, {"code": pyotp.TOTP(secret).now()})
         assert response.status_code == 400
         assert "too_many_login_attempts" in response.content.decode()
+
+
+def test_the_same_address_in_another_case_is_the_same_account(agent):
+    from django.db import IntegrityError, transaction
+
+    from em_agent.models import User
+
+    with pytest.raises(IntegrityError), transaction.atomic():
+        User.objects.create(email="ALICE@contoso.test")
+
+
+def test_login_ignores_the_case_of_the_email(app_client, agent):
+    assert app_client.login("Alice@Contoso.TEST").status_code == 200
