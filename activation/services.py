@@ -9,7 +9,7 @@ from rest_framework import status
 
 from activation import codes, limits
 from activation.models import ActivationCode
-from em_agent.api.exceptions import ApplicationError
+from em_agent.exceptions import ApplicationError
 from em_agent.models import Agent
 
 

@@ -8,9 +8,10 @@ from django.urls import path, reverse
 from django.utils.translation import gettext_lazy as _
 
 from activation.services import activation_code_issue
+from em_agent import sessions
 from em_agent.admin_scoping import OrganizationScopedAdmin, is_supervisor
 from em_agent.models import Agent, AgentSkill, Organization, Skill, Team, User
-from em_agent.services import agent_set_active
+from em_agent.services import agent_set_active, user_set_active
 
 
 @admin.register(User)
@@ -47,6 +48,12 @@ class UserAdmin(DjangoUserAdmin):
         ),
     )
 
+    def save_model(self, request: HttpRequest, obj: User, form, change: bool) -> None:
+        deactivating = change and "is_active" in form.changed_data and not obj.is_active
+        super().save_model(request, obj, form, change)
+        if deactivating:
+            user_set_active(user=obj, active=False)  # ends the user's sessions
+
     # Users (supervisors, superusers) are managed by superusers only.
     def has_module_permission(self, request: HttpRequest) -> bool:
         return request.user.is_superuser
@@ -78,6 +85,10 @@ class OrganizationAdmin(OrganizationScopedAdmin):
     prepopulated_fields = {"slug": ["name"]}
     search_fields = ["name", "slug"]
     supervisor_actions = frozenset({"view"})
+
+    def save_model(self, request: HttpRequest, obj: Organization, form, change: bool) -> None:
+        super().save_model(request, obj, form, change)
+        sessions.forget_idle_timeout(organization_id=obj.pk)  # a new timeout applies at once
 
 
 @admin.register(Team)

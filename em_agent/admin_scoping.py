@@ -1,7 +1,11 @@
-"""Admin scoping: a supervisor sees and changes only its own organisation's objects; a superuser all."""
+"""Admin scoping: a supervisor sees and changes only its own organisation's objects; a superuser all.
+
+Everything a supervisor can reach goes through here: the changelist, object pages, actions, list
+filters and the choices of related fields. What cannot be scoped is refused, not shown.
+"""
 
 from django.contrib import admin
-from django.db.models import QuerySet
+from django.db.models import Model, QuerySet
 from django.http import HttpRequest
 
 
@@ -46,15 +50,50 @@ class OrganizationScopedAdmin(admin.ModelAdmin):
     def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
         return self._supervisor_may(request, "delete")
 
+    def get_list_filter(self, request: HttpRequest):
+        filters = super().get_list_filter(request)
+        if not is_supervisor(request):
+            return filters
+        # Related-object filters would list every organisation's rows: a supervisor gets only the
+        # values its own objects use, and no organisation filter at all.
+        scoped = []
+        for list_filter in filters:
+            name = list_filter if isinstance(list_filter, str) else list_filter[0]
+            if not isinstance(name, str) or name.split("__")[-1] == "organization":
+                continue
+            if isinstance(list_filter, str) and self._is_relation(name):
+                scoped.append((name, admin.RelatedOnlyFieldListFilter))
+            else:
+                scoped.append(list_filter)
+        return scoped
+
+    def _is_relation(self, lookup: str) -> bool:
+        model: type[Model] = self.model
+        field = None
+        for part in lookup.split("__"):
+            field = model._meta.get_field(part)
+            if field.related_model is not None:
+                model = field.related_model
+        return bool(field is not None and field.is_relation)
+
+    def _scoped_choices(self, request: HttpRequest, related: type[Model]) -> QuerySet:
+        """Related objects a supervisor may pick: through that model's own scoped admin, or none."""
+        org_id = organization_of(request)
+        if related._meta.label == "em_agent.Organization":
+            return related._default_manager.filter(pk=org_id)
+        if related._meta.label == "em_agent.User":
+            return related._default_manager.filter(organization_id=org_id, is_staff=True, is_active=True)
+        related_admin = self.admin_site._registry.get(related)
+        if isinstance(related_admin, OrganizationScopedAdmin):
+            return related_admin.get_queryset(request)
+        return related._default_manager.none()
+
     def formfield_for_foreignkey(self, db_field, request: HttpRequest, **kwargs):
-        # Choices of related objects stay inside the supervisor's organisation too.
         if is_supervisor(request):
-            org_id = organization_of(request)
-            related = db_field.related_model
-            if related._meta.label == "em_agent.Organization":
-                kwargs["queryset"] = related.objects.filter(pk=org_id)
-            elif related._meta.label == "em_agent.User":
-                kwargs["queryset"] = related.objects.filter(organization_id=org_id, is_staff=True)
-            elif any(field.name == "organization" for field in related._meta.fields):
-                kwargs["queryset"] = related.objects.filter(organization_id=org_id)
+            kwargs["queryset"] = self._scoped_choices(request, db_field.related_model)
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+    def formfield_for_manytomany(self, db_field, request: HttpRequest, **kwargs):
+        if is_supervisor(request):
+            kwargs["queryset"] = self._scoped_choices(request, db_field.related_model)
+        return super().formfield_for_manytomany(db_field, request, **kwargs)

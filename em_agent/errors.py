@@ -38,3 +38,7 @@ def server_error(request: HttpRequest) -> HttpResponse:
             status_code=500,
         )
     return defaults.server_error(request)
+
+
+def api_not_found(request: HttpRequest) -> HttpResponse:
+    return json_error_response(request, code="not_found", detail=_("Not found."), status_code=404)

@@ -10,6 +10,7 @@ from django.contrib.auth.models import AbstractUser, BaseUserManager
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
+from django.db.models import Q
 from django.db.models.functions import Lower
 from django.utils.timezone import now as utc_now
 from django.utils.translation import gettext_lazy as _
@@ -119,13 +120,22 @@ class Organization(models.Model):
 
     class Meta:
         ordering = ["name"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(session_idle_timeout_minutes__isnull=True)
+                | Q(session_idle_timeout_minutes__gte=5, session_idle_timeout_minutes__lte=60),
+                name="organization_idle_timeout_5_to_60",
+            )
+        ]
 
     def __str__(self) -> str:
         return self.name
 
     @property
     def idle_timeout_minutes(self) -> int:
-        return self.session_idle_timeout_minutes or settings.SESSION_IDLE_TIMEOUT_MINUTES
+        # An organisation may shorten the timeout, never lengthen it.
+        default = settings.SESSION_IDLE_TIMEOUT_MINUTES
+        return min(self.session_idle_timeout_minutes or default, default)
 
     def next_sync_at(self, *, now: dt.datetime) -> dt.datetime:
         zone = zoneinfo.ZoneInfo(self.default_timezone)

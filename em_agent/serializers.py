@@ -1,7 +1,5 @@
 """Output shapes shared by several endpoints."""
 
-import datetime as dt
-
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
@@ -9,15 +7,6 @@ from rest_framework import serializers
 
 from em_agent.models import Agent, Language, WfmSystem
 from em_agent.selectors import user_has_totp
-
-
-class AgentDateTimeField(serializers.DateTimeField):
-    """RFC 3339 with the offset of the agent's own zone (the contract answers in the agent's zone)."""
-
-    def to_representation(self, value: dt.datetime) -> str:
-        agent: Agent | None = self.context.get("agent")
-        zone = agent.zone if agent is not None else dt.UTC
-        return value.astimezone(zone).isoformat(timespec="seconds")
 
 
 class OrganizationOutput(serializers.Serializer):

@@ -146,6 +146,7 @@ ACCOUNT_REAUTHENTICATION_TIMEOUT = 300
 ACCOUNT_EMAIL_SUBJECT_PREFIX = "[EM Agent] "
 HEADLESS_CLIENTS = ("app",)
 HEADLESS_SERVE_SPECIFICATION = True
+MFA_ADAPTER = "em_agent.adapters.MFAAdapter"
 MFA_SUPPORTED_TYPES = ["totp", "recovery_codes"]
 MFA_TOTP_TOLERANCE = 1
 MFA_TOTP_ISSUER = "EM Agent"
@@ -222,7 +223,9 @@ FCM_CREDENTIALS_FILE = env.str("FCM_CREDENTIALS_FILE", default="")
 # Activation codes.
 ACTIVATION_CODE_TTL_HOURS = env.int("ACTIVATION_CODE_TTL_HOURS", default=72)
 ACTIVATION_MAX_FAILURES_PER_AGENT = 5
-ACTIVATION_MAX_FAILURES_PER_ADDRESS = env.int("ACTIVATION_MAX_FAILURES_PER_ADDRESS", default=20)
+# A contact centre's agents often share one public address (NAT): high enough for a floor of new
+# agents mistyping, low enough to stop a guessing run across many accounts.
+ACTIVATION_MAX_FAILURES_PER_ADDRESS = env.int("ACTIVATION_MAX_FAILURES_PER_ADDRESS", default=100)
 ACTIVATION_FAILURE_WINDOW_SECONDS = 3600
 # Number of reverse proxies in front of the app whose X-Forwarded-For is trusted (0: use REMOTE_ADDR).
 TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)

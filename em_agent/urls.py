@@ -1,9 +1,9 @@
 from allauth.account.decorators import secure_admin_login
 from django.contrib import admin
-from django.urls import URLPattern, URLResolver, include, path
+from django.urls import URLPattern, URLResolver, include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from em_agent import health
+from em_agent import allauth_guards, errors, health
 from em_agent.apis import MeApi
 
 # Supervisors log in to the admin through allauth: its rate limits and MFA apply there too.
@@ -21,11 +21,17 @@ urlpatterns = [
     path("api/v1/", include(api_v1)),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
+    # Stricter than allauth's defaults: these come first, so they win over the includes below.
+    path("_allauth/app/v1/account/authenticators/totp", allauth_guards.guarded_app_totp_view),
+    re_path(r"^_allauth/(app|browser)/v1/account/(email|phone)$", allauth_guards.not_found),
+    re_path(r"^accounts/(email|phone)/", allauth_guards.not_found),
     path("_allauth/", include("allauth.headless.urls")),
     path("accounts/", include("allauth.urls")),
     path("admin/", admin.site.urls),
     path("health/live", health.live, name="health-live"),
     path("health/ready", health.ReadyView.as_view(), name="health-ready"),
+    # Anything else under /api/ is the contract's 404, even with DEBUG on (the demo).
+    re_path(r"^api/", errors.api_not_found),
 ]
 
 handler400 = "em_agent.errors.bad_request"

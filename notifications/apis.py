@@ -14,7 +14,7 @@ from notifications.services import device_register, device_unregister
 class DeviceOutput(serializers.Serializer):
     token = serializers.CharField()
     platform = serializers.ChoiceField(choices=Platform.choices)
-    created_at = serializers.DateTimeField()
+    created_at = serializers.DateTimeField(help_text="In the agent's time zone.")
 
 
 class DeviceListApi(AgentAPIView):

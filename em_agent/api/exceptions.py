@@ -4,33 +4,16 @@ import logging
 from typing import Any
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404, HttpRequest, JsonResponse
 from django.utils.translation import gettext as _
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import set_rollback
 
+from em_agent.exceptions import ApplicationError
+
 logger = logging.getLogger(__name__)
-
-
-class ApplicationError(Exception):
-    """The one domain exception: services raise it, the handler renders it as the contract's body."""
-
-    def __init__(
-        self,
-        code: str,
-        detail: str,
-        *,
-        status_code: int = status.HTTP_400_BAD_REQUEST,
-        fields: dict[str, list[str]] | None = None,
-        headers: dict[str, str] | None = None,
-    ) -> None:
-        super().__init__(detail)
-        self.code = code
-        self.detail = detail
-        self.status_code = status_code
-        self.fields = fields
-        self.headers = headers or {}
 
 
 def error_body(code: str, detail: str, fields: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -80,6 +63,10 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
             error_body(exc.code, exc.detail, exc.fields),
             status=exc.status_code,
             headers=exc.headers,
+        )
+    if isinstance(exc, DjangoValidationError):
+        exc = exceptions.ValidationError(
+            detail=exc.message_dict if hasattr(exc, "error_dict") else exc.messages
         )
     if isinstance(exc, Http404):
         exc = exceptions.NotFound()

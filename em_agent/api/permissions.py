@@ -11,6 +11,7 @@ from django.utils.translation import gettext_lazy as _
 from rest_framework.permissions import BasePermission
 
 from em_agent import sessions
+from em_agent.selectors import user_has_totp
 
 
 def _agent(request):
@@ -33,7 +34,9 @@ class IsMfaSatisfiedAgent(IsAgent):
         if not super().has_permission(request, view):
             return False
         agent = request.user.agent
-        if agent.organization.mfa_required and not sessions.used_mfa(request.auth):
+        if agent.organization.mfa_required and not (
+            sessions.used_mfa(request.auth) and user_has_totp(user=request.user)
+        ):
             self.message = _(
                 "Your organisation requires two-factor authentication: enrol and log in with it."
             )

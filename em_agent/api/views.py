@@ -1,11 +1,27 @@
-from django.utils import translation
+from django.conf import settings
+from django.utils import timezone, translation
+from django.utils.translation.trans_real import parse_accept_lang_header
 from rest_framework.views import APIView
 
 from em_agent.models import Agent
 
+_SUPPORTED_LANGUAGES = {code for code, _name in settings.LANGUAGES}
+
+
+def _asks_for_a_supported_language(request) -> bool:
+    header = request.META.get("HTTP_ACCEPT_LANGUAGE", "")
+    return any(
+        language.split("-")[0].lower() in _SUPPORTED_LANGUAGES
+        for language, _q in parse_accept_lang_header(header)
+    )
+
 
 class AgentAPIView(APIView):
-    """Base for agent endpoints: texts in the request's language (Accept-Language), else the agent's."""
+    """Base for agent endpoints.
+
+    - Texts in the request's language (Accept-Language, when it names one we have), else the agent's.
+    - Datetimes rendered in the agent's own zone (the contract answers in the agent's zone).
+    """
 
     agent: Agent
 
@@ -14,17 +30,25 @@ class AgentAPIView(APIView):
             super().perform_authentication(request)
         finally:
             # Before the permission checks, whose refusals are rendered in this language.
-            self._activate_language(request)
+            self._activate_agent_locale(request)
 
     def initial(self, request, *args, **kwargs) -> None:
         super().initial(request, *args, **kwargs)
         self.agent = request.user.agent
 
-    def _activate_language(self, request) -> None:
-        if "HTTP_ACCEPT_LANGUAGE" in request.META:
-            return  # LocaleMiddleware already chose from Accept-Language
+    def dispatch(self, request, *args, **kwargs):
+        try:
+            return super().dispatch(request, *args, **kwargs)
+        finally:
+            # Threads serve other requests next: never leak this agent's zone into them.
+            timezone.deactivate()
+
+    def _activate_agent_locale(self, request) -> None:
         user = getattr(request, "_user", None)
         agent = getattr(user, "agent", None) if user is not None and user.is_authenticated else None
-        if agent is not None:
+        if agent is None:
+            return
+        timezone.activate(agent.zone)
+        if not _asks_for_a_supported_language(request._request):
             translation.activate(agent.language)
             request._request.LANGUAGE_CODE = agent.language

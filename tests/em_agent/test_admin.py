@@ -3,13 +3,15 @@
 import re
 
 import pytest
+import time_machine
+from django.contrib.sessions.models import Session
 from django.test import Client
 
 from activation import codes
 from activation.models import ActivationCode
 from activation.services import activation_code_issue
 from tests.conftest import AppClient
-from tests.factories import PASSWORD, SupervisorFactory, UserFactory
+from tests.factories import PASSWORD, SupervisorFactory, TeamFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -33,6 +35,7 @@ def test_a_supervisor_sees_only_its_own_agents(supervisor, agent, outsider):
     assert listing.status_code == 200
     assert b"alice@contoso.test" in listing.content
     assert b"charlie@fabrikam.test" not in listing.content
+    assert b"Fabrikam" not in listing.content  # not even as a list filter
     assert client.get(f"/admin/em_agent/agent/{agent.pk}/change/").status_code == 200
     assert client.get(f"/admin/em_agent/agent/{outsider.pk}/change/").status_code == 302  # "does not exist"
     assert client.post(f"/admin/em_agent/agent/{outsider.pk}/change/", {"name": "Hacked"}).status_code in (
@@ -61,6 +64,29 @@ def test_a_supervisor_sees_only_its_own_codes(supervisor, other_supervisor, new_
 
     assert b"Nina" in listing.content
     assert b"Charlie" not in listing.content
+    assert b"Fabrikam" not in listing.content
+
+
+@pytest.mark.parametrize(
+    "page", ["/admin/em_agent/team/", "/admin/em_agent/skill/", "/admin/notifications/device/"]
+)
+def test_no_changelist_names_another_organisation(supervisor, outsider, page):
+    TeamFactory(organization=outsider.organization, name="Secret Team")
+
+    content = _admin_client(supervisor).get(page).content
+
+    assert b"Fabrikam" not in content and b"Secret Team" not in content
+
+
+def test_the_agent_form_offers_only_own_teams_and_supervisors(supervisor, agent, other_supervisor):
+    TeamFactory(organization=agent.organization, name="Own Team")
+    TeamFactory(organization=other_supervisor.organization, name="Their Team")
+
+    content = _admin_client(supervisor).get(f"/admin/em_agent/agent/{agent.pk}/change/").content
+
+    assert b"Own Team" in content
+    assert b"Their Team" not in content
+    assert b"pat@fabrikam.test" not in content
 
 
 def test_a_superuser_sees_all(agent, outsider):
@@ -123,14 +149,48 @@ def test_the_action_cannot_reach_another_organisation(supervisor, outsider):
     assert not ActivationCode.objects.exists()
 
 
-def test_deactivating_in_the_admin_ends_the_agents_sessions(supervisor, agent, logged_in):
+def test_deactivating_in_the_admin_ends_the_agents_sessions(
+    supervisor, agent, logged_in, django_capture_on_commit_callbacks
+):
     app = logged_in(agent)
 
-    _admin_client(supervisor).post(
-        "/admin/em_agent/agent/", {"action": "deactivate_agents", "_selected_action": [agent.pk]}
-    )
+    with django_capture_on_commit_callbacks(execute=True):
+        _admin_client(supervisor).post(
+            "/admin/em_agent/agent/", {"action": "deactivate_agents", "_selected_action": [agent.pk]}
+        )
 
+    assert not Session.objects.filter(session_key=app.token).exists()
     assert app.get("/api/v1/me").status_code == 401
+
+
+def test_unticking_active_in_the_user_admin_ends_the_sessions(
+    agent, logged_in, django_capture_on_commit_callbacks
+):
+    app = logged_in(agent)
+    admin = _admin_client(UserFactory(is_staff=True, is_superuser=True))
+    page = admin.get(f"/admin/em_agent/user/{agent.user.pk}/change/")
+    form = page.context["adminform"].form
+    data = {name: value for name, value in form.initial.items() if value is not None and name != "password"}
+    data.update(
+        {
+            "is_active": "",
+            "date_joined_0": "2026-01-01",
+            "date_joined_1": "00:00:00",
+            "groups": [],
+            "user_permissions": [],
+        }
+    )
+    data.pop("is_active")
+
+    with django_capture_on_commit_callbacks(execute=True):
+        response = admin.post(f"/admin/em_agent/user/{agent.user.pk}/change/", data)
+
+    assert response.status_code == 302, (
+        response.context["adminform"].form.errors if response.context else response
+    )
+    agent.user.refresh_from_db()
+    assert agent.user.is_active is False
+    assert not Session.objects.filter(session_key=app.token).exists()
 
 
 def test_the_admin_login_is_rate_limited(supervisor):
@@ -151,3 +211,19 @@ def test_the_admin_login_goes_through_allauth(supervisor):
 
     assert response.status_code == 302
     assert response["Location"].startswith("/accounts/login/")
+
+
+def test_an_idle_admin_session_ends_after_60_minutes(supervisor):
+    client = Client()
+    with time_machine.travel("2026-12-01 08:00:00 +00:00", tick=False) as traveller:
+        client.post("/accounts/login/", {"login": supervisor.email, "password": PASSWORD})
+        assert client.get("/admin/").status_code == 200
+        traveller.shift(59 * 60)
+        assert client.get("/admin/").status_code == 200
+        traveller.shift(61 * 60)
+
+        response = client.get("/admin/")
+
+    assert response.status_code == 302
+    assert "login" in response["Location"]
+    assert not Session.objects.exists()

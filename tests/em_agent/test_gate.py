@@ -139,3 +139,68 @@ def test_refusals_fall_back_to_the_agents_language(logged_in, new_agent):
     response = client.post("/api/v1/activation", {"code": "AAAAA-AAAAA"})
 
     assert "activeringscode" in response.json()["detail"].lower()
+
+
+def test_totp_secrets_are_encrypted_at_rest(mfa_agent):
+    secret = pyotp.random_base32()
+    TOTP.activate(mfa_agent.user, secret)
+
+    from allauth.mfa.models import Authenticator
+
+    stored = Authenticator.objects.get(user=mfa_agent.user).data["secret"]
+    assert secret not in stored
+
+
+@pytest.mark.urls("tests.em_agent.passive_urls")
+def test_the_only_totp_cannot_be_removed_where_mfa_is_required(mfa_org):
+    agent = AgentFactory(organization=mfa_org)
+    secret = pyotp.random_base32()
+    TOTP.activate(agent.user, secret)
+    client = AppClient()
+    with time_machine.travel("2026-12-01 09:00:00 +00:00", tick=False):
+        client.login_with_totp(agent.user.email, secret)
+        client.post(REAUTH_URL, {"password": PASSWORD})
+
+        response = client.delete(TOTP_URL)
+
+        assert response.status_code in (400, 403, 409)
+        assert client.get("/api/v1/passive-probe").status_code == 200
+
+
+@pytest.mark.urls("tests.em_agent.passive_urls")
+def test_a_session_whose_totp_was_removed_no_longer_passes(mfa_org):
+    from allauth.mfa.models import Authenticator
+
+    agent = AgentFactory(organization=mfa_org)
+    secret = pyotp.random_base32()
+    TOTP.activate(agent.user, secret)
+    client = AppClient()
+    with time_machine.travel("2026-12-01 09:00:00 +00:00", tick=False):
+        client.login_with_totp(agent.user.email, secret)
+        Authenticator.objects.filter(user=agent.user).delete()  # a supervisor reset it
+
+        response = client.get("/api/v1/passive-probe")
+
+    assert response.json()["code"] == "mfa_enrollment_required"
+
+
+def test_an_unsupported_accept_language_falls_back_to_the_agents_language(logged_in, new_agent):
+    new_agent.language = "nl"
+    new_agent.save()
+    client = logged_in(new_agent)
+    client.language = "de-DE,de;q=0.9"
+
+    response = client.post("/api/v1/activation", {"code": "AAAAA-AAAAA"})
+
+    assert "activeringscode" in response.json()["detail"].lower()
+
+
+def test_a_supported_accept_language_wins_over_the_agents(logged_in, new_agent):
+    new_agent.language = "nl"
+    new_agent.save()
+    client = logged_in(new_agent)
+    client.language = "en-GB,en;q=0.8"
+
+    response = client.post("/api/v1/activation", {"code": "AAAAA-AAAAA"})
+
+    assert "activation code" in response.json()["detail"].lower()

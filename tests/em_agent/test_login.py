@@ -187,3 +187,32 @@ def test_the_same_address_in_another_case_is_the_same_account(agent):
 
 def test_login_ignores_the_case_of_the_email(app_client, agent):
     assert app_client.login("Alice@Contoso.TEST").status_code == 200
+
+
+@pytest.mark.parametrize(
+    "method, path, body",
+    [
+        ("post", "/_allauth/app/v1/account/email", {"email": "mallory@evil.test"}),
+        ("put", "/_allauth/app/v1/account/email", {"email": "mallory@evil.test", "primary": True}),
+        ("get", "/_allauth/app/v1/account/email", None),
+    ],
+)
+def test_an_agent_cannot_change_its_email_from_a_session(logged_in, agent, method, path, body):
+    client = logged_in(agent)
+
+    response = getattr(client, method)(path, body) if body is not None else client.get(path)
+
+    assert response.status_code == 404
+    agent.user.refresh_from_db()
+    assert agent.user.email == "alice@contoso.test"
+
+
+def test_the_browser_email_page_is_closed(agent):
+    from django.test import Client
+
+    browser = Client()
+    browser.force_login(agent.user)
+
+    assert (
+        browser.post("/accounts/email/", {"email": "mallory@evil.test", "action_add": ""}).status_code == 404
+    )

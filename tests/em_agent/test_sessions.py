@@ -3,6 +3,7 @@
 import pytest
 import time_machine
 from allauth.usersessions.models import UserSession
+from django.contrib.sessions.models import Session
 
 from em_agent.services import agent_set_active
 
@@ -87,6 +88,27 @@ def test_the_absolute_lifetime_ends_a_busy_session(logged_in, agent, settings):
         assert response.json()["code"] == "session_expired"
 
 
+def test_an_organisation_override_applies_to_sessions_already_open(logged_in, agent):
+    with time_machine.travel(START, tick=False) as traveller:
+        client = logged_in(agent)
+        agent.organization.session_idle_timeout_minutes = 15
+        agent.organization.save()
+        traveller.shift(2 * 60)  # the cached timeout of the organisation is at most a minute old
+        assert client.get("/api/v1/me").status_code == 200
+        traveller.shift(16 * 60)
+
+        assert client.get("/api/v1/me").json()["code"] == "session_expired"
+
+
+def test_an_organisation_cannot_lengthen_the_timeout(agent):
+    from django.db import IntegrityError, transaction
+
+    with pytest.raises(IntegrityError), transaction.atomic():
+        type(agent.organization).objects.filter(pk=agent.organization.pk).update(
+            session_idle_timeout_minutes=600
+        )
+
+
 def test_an_organisation_override_is_honoured(logged_in, agent):
     agent.organization.session_idle_timeout_minutes = 15
     agent.organization.save()
@@ -100,9 +122,7 @@ def test_an_organisation_override_is_honoured(logged_in, agent):
         assert client.get("/api/v1/me").json()["code"] == "session_expired"
 
 
-def test_the_activity_stamp_is_written_at_most_once_a_minute(logged_in, agent, django_assert_max_num_queries):
-    from django.contrib.sessions.models import Session
-
+def test_the_activity_stamp_is_written_at_most_once_a_minute(logged_in, agent):
     with time_machine.travel(START, tick=False) as traveller:
         client = logged_in(agent)
         before = Session.objects.get(session_key=client.token).session_data
@@ -114,16 +134,22 @@ def test_the_activity_stamp_is_written_at_most_once_a_minute(logged_in, agent, d
         assert Session.objects.get(session_key=client.token).session_data != before
 
 
-def test_deactivating_an_agent_ends_its_sessions_at_once(logged_in, agent):
+def test_deactivating_an_agent_ends_its_sessions_at_once(
+    logged_in, agent, django_capture_on_commit_callbacks
+):
     phone = logged_in(agent)
     tablet = logged_in(agent)
     assert UserSession.objects.filter(user=agent.user).count() == 2
 
-    agent_set_active(agent=agent, active=False)
+    with django_capture_on_commit_callbacks(execute=True):
+        agent_set_active(agent=agent, active=False)
 
+    assert not Session.objects.filter(session_key__in=[phone.token, tablet.token]).exists()
+    assert not UserSession.objects.filter(user=agent.user).exists()
+    # Reactivating later does not bring the old tokens back.
+    agent_set_active(agent=agent, active=True)
     assert phone.get("/api/v1/me").status_code == 401
     assert tablet.get("/api/v1/me").status_code == 401
-    assert not UserSession.objects.filter(user=agent.user).exists()
 
 
 def test_logout_ends_only_that_session(logged_in, agent):

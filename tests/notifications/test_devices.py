@@ -97,3 +97,12 @@ def test_the_device_list_is_the_agents_own_newest_first_and_paginated(logged_in,
         "phone-0",
     ]
     assert second["next"] is None
+
+
+def test_device_times_are_in_the_agents_zone(logged_in, agent):
+    agent.timezone = "America/New_York"
+    agent.save()
+
+    body = logged_in(agent).post(URL, DEVICE).json()
+
+    assert body["created_at"].endswith(("-05:00", "-04:00"))
