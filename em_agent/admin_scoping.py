@@ -56,9 +56,9 @@ class OrganizationScopedAdmin(admin.ModelAdmin):
             return filters
         # Related-object filters would list every organisation's rows: a supervisor gets only the
         # values its own objects use, and no organisation filter at all.
-        scoped = []
+        scoped: list = []
         for list_filter in filters:
-            name = list_filter if isinstance(list_filter, str) else list_filter[0]
+            name = list_filter if isinstance(list_filter, str) else list_filter[0]  # type: ignore[index]
             if not isinstance(name, str) or name.split("__")[-1] == "organization":
                 continue
             if isinstance(list_filter, str) and self._is_relation(name):

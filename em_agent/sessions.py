@@ -51,7 +51,8 @@ def idle_timeout_minutes(*, organization_id: int | None) -> int:
         organization = Organization.objects.filter(pk=organization_id).first()
         return organization.idle_timeout_minutes if organization else settings.SESSION_IDLE_TIMEOUT_MINUTES
 
-    return cache.get_or_set(f"org-idle-timeout:{organization_id}", load, _ORG_TIMEOUT_CACHE_SECONDS)
+    minutes = cache.get_or_set(f"org-idle-timeout:{organization_id}", load, _ORG_TIMEOUT_CACHE_SECONDS)
+    return int(minutes) if minutes else settings.SESSION_IDLE_TIMEOUT_MINUTES
 
 
 def forget_idle_timeout(*, organization_id: int) -> None:
