@@ -4,7 +4,7 @@ from rest_framework import serializers
 from rest_framework.response import Response
 
 from activation.services import agent_activate
-from em_agent.api.docs import ERROR_RESPONSES
+from em_agent.api.docs import RETRY_AFTER, error_responses
 from em_agent.api.permissions import IsAgent
 from em_agent.api.views import AgentAPIView
 from em_agent.selectors import agent_get_profile
@@ -12,6 +12,8 @@ from em_agent.serializers import ME_EXAMPLE, MeOutput
 
 
 class ActivationApi(AgentAPIView):
+    """Redeems the activation code a supervisor gave the agent."""
+
     permission_classes = [IsAgent]
 
     @extend_schema_serializer(component_name="ActivationInput")
@@ -23,17 +25,21 @@ class ActivationApi(AgentAPIView):
     @extend_schema(
         operation_id="activation",
         summary="Activate the app with a code from the supervisor",
+        description=(
+            "One answer (`invalid_activation_code`) for a wrong, expired, used, replaced or someone else's "
+            "code. Failed attempts are limited per agent (5 an hour) and per client address: then 429 "
+            "`throttled` with `Retry-After`."
+        ),
+        parameters=[RETRY_AFTER],
         request=InputSerializer,
         responses={
             200: MeOutput,
-            **ERROR_RESPONSES(
-                400,
-                401,
-                403,
-                409,
-                429,
-                s400=("invalid_activation_code", "This activation code is not valid."),
-                s409=("already_activated", "This app is already activated."),
+            **error_responses(
+                "validation_error",
+                "invalid_activation_code",
+                "permission_denied",
+                "already_activated",
+                "throttled",
             ),
         },
         examples=[

@@ -35,21 +35,27 @@ def _locked_counter(key: str, now: dt.datetime) -> AttemptCounter:
 
 @transaction.atomic
 def reserve_attempt(*, agent_id: int, address: str | None) -> int | None:
-    """Counts one attempt against every counter; the seconds to wait if any is over its limit."""
+    """Counts one attempt against every counter, or none if any is already at its limit: then the
+    seconds to wait. A refused attempt counts nowhere, so one agent's retries cannot lock out the
+    colleagues who share its address."""
     now = timezone.now()
     window = dt.timedelta(seconds=settings.ACTIVATION_FAILURE_WINDOW_SECONDS)
-    waits = []
     # A fixed key order, so two attempts never wait on each other's locks in opposite order.
-    for key, limit in sorted(_keys(agent_id=agent_id, address=address)):
-        counter = _locked_counter(key, now)
+    counters = [
+        (_locked_counter(key, now), limit) for key, limit in sorted(_keys(agent_id=agent_id, address=address))
+    ]
+    waits = []
+    for counter, limit in counters:
         if now >= counter.window_started_at + window:
             counter.window_started_at, counter.count = now, 0
+        if counter.count >= limit:
+            waits.append(max(1, math.ceil((counter.window_started_at + window - now).total_seconds())))
+    if waits:
+        return max(waits)
+    for counter, _limit in counters:
         counter.count += 1
         counter.save(update_fields=["window_started_at", "count"])
-        if counter.count > limit:
-            remaining = (counter.window_started_at + window - now).total_seconds()
-            waits.append(max(1, math.ceil(remaining)))
-    return max(waits) if waits else None
+    return None
 
 
 def release_attempt(*, agent_id: int, address: str | None) -> None:

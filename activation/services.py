@@ -10,7 +10,7 @@ from rest_framework import status
 from activation import codes, limits
 from activation.models import ActivationCode
 from em_agent.exceptions import ApplicationError
-from em_agent.models import Agent
+from em_agent.models import Agent, User
 
 
 @dataclass(frozen=True)
@@ -22,13 +22,19 @@ class IssuedCode:
 
 
 @transaction.atomic
-def activation_code_issue(*, agent: Agent, issued_by=None, ttl_hours: int | None = None) -> IssuedCode:
+def activation_code_issue(
+    *, agent: Agent, issued_by: User | None = None, ttl_hours: int | None = None
+) -> IssuedCode:
     ttl_hours = ttl_hours if ttl_hours is not None else settings.ACTIVATION_CODE_TTL_HOURS
     if not 1 <= ttl_hours <= 24 * 30:
-        raise ValueError("An activation code lives between 1 hour and 30 days.")
+        raise ApplicationError("invalid_ttl", _("An activation code lives between 1 hour and 30 days."))
     now = timezone.now()
     # Lock the agent so two supervisors issuing at once still leave exactly one open code.
-    Agent.objects.select_for_update().get(pk=agent.pk)
+    locked = Agent.objects.select_for_update().get(pk=agent.pk)
+    if locked.is_activated:
+        raise ApplicationError(
+            "already_activated", _("%(name)s has already activated the app.") % {"name": locked.name}
+        )
     ActivationCode.objects.filter(agent=agent, redeemed_at__isnull=True, voided_at__isnull=True).update(
         voided_at=now
     )
@@ -41,6 +47,16 @@ def activation_code_issue(*, agent: Agent, issued_by=None, ttl_hours: int | None
         expires_at=now + dt.timedelta(hours=ttl_hours),
     )
     return IssuedCode(code=clear, record=record)
+
+
+@transaction.atomic
+def activation_codes_issue(*, agents: list[Agent], issued_by: User) -> list[tuple[Agent, IssuedCode]]:
+    """Codes for several agents at once (the admin action): all or none. Activated agents are skipped."""
+    return [
+        (agent, activation_code_issue(agent=agent, issued_by=issued_by))
+        for agent in agents
+        if not agent.is_activated
+    ]
 
 
 def _invalid_code() -> ApplicationError:

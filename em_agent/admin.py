@@ -1,15 +1,16 @@
 from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
-from django.db import transaction
 from django.http import HttpRequest, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
 
-from activation.services import activation_code_issue
+from activation.services import activation_code_issue, activation_codes_issue
 from em_agent import sessions
 from em_agent.admin_scoping import OrganizationScopedAdmin, is_supervisor
+from em_agent.exceptions import ApplicationError
 from em_agent.models import Agent, AgentSkill, Organization, Skill, Team, User
 from em_agent.services import agent_set_active, user_set_active
 
@@ -196,27 +197,53 @@ class AgentAdmin(OrganizationScopedAdmin):
 
     def issue_activation_code_view(self, request: HttpRequest, agent_id: int):
         agent = get_object_or_404(self.get_queryset(request), pk=agent_id)
+        change_url = reverse("admin:em_agent_agent_change", args=[agent.pk])
         if request.method != "POST" or not self.has_change_permission(request, agent):
-            return HttpResponseRedirect(reverse("admin:em_agent_agent_change", args=[agent.pk]))
-        issued = activation_code_issue(agent=agent, issued_by=request.user)
+            return HttpResponseRedirect(change_url)
+        try:
+            issued = activation_code_issue(agent=agent, issued_by=request.user)  # type: ignore[arg-type]
+        except ApplicationError as error:
+            messages.error(request, error.detail)
+            return HttpResponseRedirect(change_url)
         return self._show_codes(request, [(agent, issued)])
 
     @admin.action(description=_("Issue activation codes (voids older ones)"), permissions=["change"])
     def issue_activation_codes(self, request: HttpRequest, queryset):
-        with transaction.atomic():
-            issued = [
-                (agent, activation_code_issue(agent=agent, issued_by=request.user)) for agent in queryset
-            ]
+        agents = list(queryset.select_related("user"))
+        issued = activation_codes_issue(agents=agents, issued_by=request.user)  # type: ignore[arg-type]
+        skipped = len(agents) - len(issued)
+        if skipped:
+            messages.warning(
+                request,
+                ngettext(
+                    "%(count)d selected agent has already activated the app: no code issued.",
+                    "%(count)d selected agents have already activated the app: no codes issued.",
+                    skipped,
+                )
+                % {"count": skipped},
+            )
+        if not issued:
+            return None  # back to the list, with the message
         return self._show_codes(request, issued)
 
     @admin.action(description=_("Deactivate (ends their sessions at once)"), permissions=["change"])
     def deactivate_agents(self, request: HttpRequest, queryset):
-        for agent in queryset.select_related("user"):
+        agents = list(queryset.select_related("user"))
+        for agent in agents:
             agent_set_active(agent=agent, active=False)
-        messages.success(request, _("Deactivated %(count)d agents.") % {"count": queryset.count()})
+        messages.success(
+            request,
+            ngettext("Deactivated %(count)d agent.", "Deactivated %(count)d agents.", len(agents))
+            % {"count": len(agents)},
+        )
 
     @admin.action(description=_("Reactivate"), permissions=["change"])
     def reactivate_agents(self, request: HttpRequest, queryset):
-        for agent in queryset.select_related("user"):
+        agents = list(queryset.select_related("user"))
+        for agent in agents:
             agent_set_active(agent=agent, active=True)
-        messages.success(request, _("Reactivated %(count)d agents.") % {"count": queryset.count()})
+        messages.success(
+            request,
+            ngettext("Reactivated %(count)d agent.", "Reactivated %(count)d agents.", len(agents))
+            % {"count": len(agents)},
+        )

@@ -58,6 +58,9 @@ class OrganizationScopedAdmin(admin.ModelAdmin):
         # values its own objects use, and no organisation filter at all.
         scoped: list = []
         for list_filter in filters:
+            if isinstance(list_filter, type):  # a SimpleListFilter class scopes itself
+                scoped.append(list_filter)
+                continue
             name = list_filter if isinstance(list_filter, str) else list_filter[0]  # type: ignore[index]
             if not isinstance(name, str) or name.split("__")[-1] == "organization":
                 continue

@@ -3,13 +3,23 @@
 from allauth.headless.constants import Client
 from allauth.headless.mfa.views import ManageTOTPView
 from allauth.mfa.adapter import get_adapter as get_mfa_adapter
+from allauth.mfa.totp.internal.auth import TOTP
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.utils.translation import gettext as _
 
 
 class GuardedTOTPView(ManageTOTPView):
-    """allauth's TOTP management; deleting honours the MFA adapter's can_delete_authenticator, which
-    allauth's headless view skips (only its browser form asks)."""
+    """allauth's TOTP management, with two holes closed:
+    - the code that confirmed the enrolment is spent, so it cannot log in a second time;
+    - deleting honours the MFA adapter's can_delete_authenticator (allauth's headless view skips it).
+    """
+
+    def post(self, request: HttpRequest, *args, **kwargs) -> HttpResponse:
+        result = super().post(request, *args, **kwargs)
+        authenticator = self._get_authenticator()
+        if result.status_code == 200 and authenticator is not None:
+            TOTP(authenticator)._mark_code_used(self.input.cleaned_data["code"])
+        return result
 
     def delete(self, request: HttpRequest, *args, **kwargs) -> HttpResponse:
         authenticator = self._get_authenticator()

@@ -10,7 +10,7 @@ from em_agent.api.exceptions import is_api_request, json_error_response
 def bad_request(request: HttpRequest, exception: Exception) -> HttpResponse:
     if is_api_request(request):
         return json_error_response(
-            request, code="validation_error", detail=_("Bad request."), status_code=400
+            request, code="validation_error", detail=_("Bad request."), status_code=400, fields={}
         )
     return defaults.bad_request(request, exception)
 

@@ -15,8 +15,12 @@ class Device(models.Model):
     platform = models.CharField(max_length=10, choices=Platform.choices)
     created_at = models.DateTimeField(default=timezone.now, editable=False)
     last_seen_at = models.DateTimeField(default=timezone.now)
-    # Set when FCM rejects the token or the app unregisters it; push skips such devices.
+    # Set when FCM rejects the token; push skips such devices.
     disabled_at = models.DateTimeField(null=True, blank=True)
+    # Registered from a session that satisfied the organisation's MFA policy. The contract lets an
+    # agent register before enrolling; push goes only to trusted devices, so a password alone never
+    # makes a phone receive an MFA organisation's notifications.
+    trusted = models.BooleanField(default=False)
 
     class Meta:
         ordering = ["-last_seen_at"]

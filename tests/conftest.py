@@ -39,12 +39,34 @@ def _fast_password_hashing(settings):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
+def _clear_cache() -> None:
+    if "redis" in settings.CACHES["default"]["BACKEND"].lower():
+        # Only this project's keys: FLUSHDB would also drop whatever else shares the database.
+        client = cache._cache.get_client(write=True)
+        for key in client.scan_iter(match=f"{settings.CACHES['default'].get('KEY_PREFIX', '')}:*"):
+            client.delete(key)
+    else:
+        cache.clear()
+
+
 @pytest.fixture(autouse=True)
 def _clean_cache():
-    # Rate-limit counters and used TOTP codes live in the cache: no test may inherit another's.
-    cache.clear()
+    # Used TOTP codes, allauth's rate limits and timeout caches live in the cache: no test may
+    # inherit another's.
+    _clear_cache()
     yield
-    cache.clear()
+    _clear_cache()
+
+
+@pytest.fixture(autouse=True)
+def _tasks_run_in_process():
+    """Tasks run eagerly unless a test starts a real worker (and turns this off)."""
+    from em_agent.celery import app
+
+    previous = app.conf.task_always_eager
+    app.conf.task_always_eager = True
+    yield
+    app.conf.task_always_eager = previous
 
 
 @pytest.fixture

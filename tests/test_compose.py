@@ -115,7 +115,7 @@ def test_app_services_run_one_image_build_with_one_environment(compose):
     assert env["PRODUCTION"] == "1"
     assert env["DATABASE_URL"].startswith("postgres://") and "@postgres:5432/" in env["DATABASE_URL"]
     assert env["REDIS_URL"].startswith("redis://redis:6379/")
-    assert env["SECRET_KEY"].startswith("${SECRET_KEY:-"), "the key must be overridable from the shell"
+    assert env["SECRET_KEY"].startswith("${SECRET_KEY:?"), "the key must come from the shell, never a default"
 
 
 def test_web_waits_for_migrations_and_checks_liveness(compose):

@@ -1,12 +1,15 @@
-"""OpenAPI pieces shared by the endpoints: the error body and its examples."""
+"""OpenAPI pieces shared by the endpoints: the error body, its codes and examples."""
 
-from drf_spectacular.utils import OpenApiExample, OpenApiResponse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse
 from rest_framework import serializers
 
 
 class ErrorOutput(serializers.Serializer):
     code = serializers.CharField(help_text="Stable, snake_case.")
-    detail = serializers.CharField(help_text="Message in the request's language.")
+    detail = serializers.CharField(
+        help_text="Message in the request's language (Accept-Language, else the agent's)."
+    )
     # The metaclass takes declared fields out of the class, so this does not hide Serializer.fields.
     fields = serializers.DictField(  # type: ignore[assignment]
         child=serializers.ListField(child=serializers.CharField()),
@@ -15,27 +18,81 @@ class ErrorOutput(serializers.Serializer):
     )
 
 
-_EXAMPLES = {
-    400: ("validation_error", "The input is not valid."),
-    401: ("not_authenticated", "Authentication credentials were not provided."),
-    403: ("activation_required", "Activate the app with the code from your supervisor first."),
-    404: ("not_found", "Not found."),
-    409: ("conflict", "The object is not in a state that allows this."),
-    429: ("throttled", "Too many attempts. Try again in 60 minutes."),
+# Every error code an endpoint may answer, with the status it comes with and an example body.
+ERROR_CATALOG: dict[str, tuple[int, dict]] = {
+    "validation_error": (
+        400,
+        {
+            "code": "validation_error",
+            "detail": "The input is not valid.",
+            "fields": {"code": ["This field is required."]},
+        },
+    ),
+    "invalid_activation_code": (
+        400,
+        {
+            "code": "invalid_activation_code",
+            "detail": "This activation code is not valid. Check it, or ask your supervisor for a new one.",
+            "fields": {"code": ["This activation code is not valid."]},
+        },
+    ),
+    "not_authenticated": (
+        401,
+        {"code": "not_authenticated", "detail": "Authentication credentials were not provided."},
+    ),
+    "session_expired": (
+        401,
+        {"code": "session_expired", "detail": "Your session has expired. Please log in again."},
+    ),
+    "permission_denied": (
+        403,
+        {"code": "permission_denied", "detail": "This account is not an agent account."},
+    ),
+    "mfa_enrollment_required": (
+        403,
+        {
+            "code": "mfa_enrollment_required",
+            "detail": "Your organisation requires two-factor authentication: enrol and log in with it.",
+        },
+    ),
+    "activation_required": (
+        403,
+        {
+            "code": "activation_required",
+            "detail": "Activate the app with the code from your supervisor first.",
+        },
+    ),
+    "not_found": (404, {"code": "not_found", "detail": "Not found."}),
+    "already_activated": (409, {"code": "already_activated", "detail": "This app is already activated."}),
+    "throttled": (429, {"code": "throttled", "detail": "Too many attempts. Try again in 58 minutes."}),
 }
 
+_ALWAYS = ("not_authenticated", "session_expired")
 
-def ERROR_RESPONSES(*statuses: int, **codes: tuple[str, str]) -> dict[int, OpenApiResponse]:  # noqa: N802
-    """Error responses for an operation; `codes` overrides the example per status (e.g. s409=(code, text))."""
-    responses = {}
-    for status_code in statuses:
-        code, detail = codes.get(f"s{status_code}", _EXAMPLES[status_code])
-        body: dict[str, object] = {"code": code, "detail": detail}
-        if status_code == 400:
-            body["fields"] = {"field": ["This field is required."]}
-        responses[status_code] = OpenApiResponse(
+RETRY_AFTER = OpenApiParameter(
+    "Retry-After",
+    OpenApiTypes.INT,
+    location=OpenApiParameter.HEADER,
+    response=[429],
+    description="Seconds to wait before trying again.",
+)
+
+
+def error_responses(*codes: str) -> dict[int, OpenApiResponse]:
+    """The error responses of an operation: the given codes plus the 401s every endpoint has."""
+    by_status: dict[int, list[str]] = {}
+    for code in (*codes, *_ALWAYS):
+        by_status.setdefault(ERROR_CATALOG[code][0], []).append(code)
+    return {
+        status_code: OpenApiResponse(
             response=ErrorOutput,
-            description=f"Error ({code})",
-            examples=[OpenApiExample(code, value=body, response_only=True, status_codes=[str(status_code)])],
+            description=", ".join(f"`{code}`" for code in status_codes),
+            examples=[
+                OpenApiExample(
+                    code, value=ERROR_CATALOG[code][1], response_only=True, status_codes=[str(status_code)]
+                )
+                for code in status_codes
+            ],
         )
-    return responses
+        for status_code, status_codes in sorted(by_status.items())
+    }

@@ -95,8 +95,10 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
     return Response(error_body(code, str(exc.detail)), status=exc.status_code, headers=headers)
 
 
-def json_error_response(request: HttpRequest, *, code: str, detail: str, status_code: int) -> JsonResponse:
-    return JsonResponse(error_body(code, detail), status=status_code)
+def json_error_response(
+    request: HttpRequest, *, code: str, detail: str, status_code: int, fields: dict | None = None
+) -> JsonResponse:
+    return JsonResponse(error_body(code, detail, fields), status=status_code)
 
 
 def is_api_request(request: HttpRequest) -> bool:

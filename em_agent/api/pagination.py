@@ -7,7 +7,8 @@ from rest_framework.response import Response
 class CursorPagination(pagination.CursorPagination):
     """The contract's list shape: {"results": [...], "next": url|null}, newest first."""
 
-    ordering = "-created_at"
+    # The id is unique and grows with time: rows created in one operation share created_at.
+    ordering = "-id"
     page_size = 50
     page_size_query_param = "page_size"
     max_page_size = 200

@@ -1,9 +1,8 @@
 """The gate in front of every agent endpoint.
 
 Three levels, each including the one before:
-- `IsAgent`: a logged-in agent (GET /me, POST /activation work here, so the app can route);
-- `IsMfaSatisfiedAgent`: and, where the organisation requires MFA, enrolled and used it to log in
-  (devices: a password alone must not be enough to receive someone's notifications);
+- `IsAgent`: a logged-in agent (me, activation and devices work here, so the app can route);
+- `IsMfaSatisfiedAgent`: and, where the organisation requires MFA, enrolled and used it to log in;
 - `IsActiveAgent` (the default): and activated.
 """
 
@@ -29,14 +28,18 @@ class IsAgent(BasePermission):
         return _agent(request) is not None
 
 
+def mfa_satisfied(*, request) -> bool:
+    """The session meets the organisation's MFA policy: not required, or enrolled and used to log in."""
+    if not request.user.agent.organization.mfa_required:
+        return True
+    return sessions.used_mfa(request.auth) and user_has_totp(user=request.user)
+
+
 class IsMfaSatisfiedAgent(IsAgent):
     def has_permission(self, request, view) -> bool:
         if not super().has_permission(request, view):
             return False
-        agent = request.user.agent
-        if agent.organization.mfa_required and not (
-            sessions.used_mfa(request.auth) and user_has_totp(user=request.user)
-        ):
+        if not mfa_satisfied(request=request):
             self.message = _(
                 "Your organisation requires two-factor authentication: enrol and log in with it."
             )

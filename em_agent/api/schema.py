@@ -5,7 +5,7 @@ from drf_spectacular.extensions import OpenApiAuthenticationExtension
 
 class SessionTokenScheme(OpenApiAuthenticationExtension):
     target_class = "em_agent.api.authentication.SessionTokenAuthentication"
-    name = "sessionToken"
+    name = "SessionToken"  # the same name as allauth's scheme, merged below
 
     def get_security_definition(self, auto_schema):
         return {
@@ -69,7 +69,7 @@ def merge_allauth_login(result: dict, generator, request, public) -> dict:
     for kind, items in allauth.get("components", {}).items():
         if kind == "securitySchemes":
             for name, scheme in items.items():
-                components.setdefault(kind, {})[name] = scheme  # referenced by name, not by $ref
+                components.setdefault(kind, {}).setdefault(name, scheme)  # referenced by name, not by $ref
             continue
         components.setdefault(kind, {}).update({f"{_PREFIX}{name}": value for name, value in items.items()})
     return result

@@ -76,10 +76,11 @@ def test_a_used_code_is_refused_like_any_other(logged_in, new_agent):
     _assert_invalid(client.post(URL, {"code": issued.code}))
 
 
-def test_an_activated_agent_gets_409(logged_in, agent):
-    issued = activation_code_issue(agent=agent)
+def test_an_activated_agent_gets_409(logged_in, new_agent):
+    client = logged_in(new_agent)
+    assert client.post(URL, {"code": activation_code_issue(agent=new_agent).code}).status_code == 200
 
-    response = logged_in(agent).post(URL, {"code": issued.code})
+    response = client.post(URL, {"code": "ANY22-CODE3"})
 
     assert response.status_code == 409
     assert response.json()["code"] == "already_activated"
@@ -159,6 +160,16 @@ def test_codes_are_strong_readable_and_grouped():
         first, second = code.split("-")
         assert len(first) == len(second) == 5
         assert not set(first + second) & set("01OIL")
+
+
+def test_no_code_is_issued_for_an_activated_agent(agent):
+    from em_agent.exceptions import ApplicationError
+
+    with pytest.raises(ApplicationError) as refused:
+        activation_code_issue(agent=agent)
+
+    assert refused.value.code == "already_activated"
+    assert not ActivationCode.objects.exists()
 
 
 def test_a_new_code_voids_the_older_ones(new_agent):
@@ -267,3 +278,19 @@ def test_concurrent_wrong_guesses_cannot_exceed_the_limit(postgres, org):
 
     assert statuses.count(400) == 5
     assert statuses.count(429) == 7
+
+
+def test_throttled_retries_do_not_lock_out_colleagues_at_the_same_address(logged_in, org, settings):
+    settings.ACTIVATION_MAX_FAILURES_PER_ADDRESS = 8
+    stuck, colleague = (AgentFactory(organization=org, activated_at=None) for _ in range(2))
+    stuck_client = logged_in(stuck)
+    statuses = [
+        stuck_client.post(URL, {"code": "WRONG-CODE2"}, REMOTE_ADDR="198.51.100.9").status_code
+        for _ in range(12)
+    ]
+    assert statuses == [400] * 5 + [429] * 7
+
+    code = activation_code_issue(agent=colleague).code
+    response = logged_in(colleague).post(URL, {"code": code}, REMOTE_ADDR="198.51.100.9")
+
+    assert response.status_code == 200

@@ -11,7 +11,7 @@ from activation import codes
 from activation.models import ActivationCode
 from activation.services import activation_code_issue
 from tests.conftest import AppClient
-from tests.factories import PASSWORD, SupervisorFactory, TeamFactory, UserFactory
+from tests.factories import PASSWORD, AgentFactory, SupervisorFactory, TeamFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -56,7 +56,8 @@ def test_a_supervisor_cannot_issue_codes_for_another_organisation(supervisor, ou
     assert not ActivationCode.objects.exists()
 
 
-def test_a_supervisor_sees_only_its_own_codes(supervisor, other_supervisor, new_agent, outsider):
+def test_a_supervisor_sees_only_its_own_codes(supervisor, other_supervisor, new_agent, other_org):
+    outsider = AgentFactory(organization=other_org, name="Charlie", activated_at=None)
     activation_code_issue(agent=new_agent, issued_by=supervisor)
     activation_code_issue(agent=outsider, issued_by=other_supervisor)
 
@@ -130,15 +131,17 @@ def test_the_change_page_has_the_button(supervisor, new_agent):
     assert f"/admin/em_agent/agent/{new_agent.pk}/issue-activation-code/".encode() in page.content
 
 
-def test_the_action_issues_codes_for_the_selected_agents(supervisor, new_agent, agent):
+def test_the_action_issues_codes_for_the_selected_agents(supervisor, new_agent, org, agent):
+    another = AgentFactory(organization=org, activated_at=None)
     response = _admin_client(supervisor).post(
         "/admin/em_agent/agent/",
-        {"action": "issue_activation_codes", "_selected_action": [new_agent.pk, agent.pk]},
+        {"action": "issue_activation_codes", "_selected_action": [new_agent.pk, another.pk, agent.pk]},
     )
 
     assert response.status_code == 200
     assert len(re.findall(rb'class="activation-code"', response.content)) == 2
-    assert ActivationCode.objects.filter(issued_by=supervisor).count() == 2
+    assert b"already activated" in response.content  # Alice was skipped, and told
+    assert set(ActivationCode.objects.values_list("agent", flat=True)) == {new_agent.pk, another.pk}
 
 
 def test_the_action_cannot_reach_another_organisation(supervisor, outsider):

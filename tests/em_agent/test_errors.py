@@ -73,3 +73,26 @@ def test_unauthenticated_error_body(app_client):
     assert response.status_code == 401
     assert set(response.json()) == {"code", "detail"}
     assert response.json()["code"] == "not_authenticated"
+
+
+def test_an_oversized_body_is_a_json_400(logged_in, new_agent, settings):
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 1024
+    client = logged_in(new_agent)
+
+    response = client.client.post(
+        "/api/v1/activation",
+        '{"code": "' + "A" * 4096 + '"}',
+        content_type="application/json",
+        HTTP_X_SESSION_TOKEN=client.token,
+    )
+
+    assert response.status_code == 400
+    assert response.json()["code"] == "validation_error"
+    assert "fields" in response.json()
+
+
+def test_a_trailing_slash_is_still_the_contracts_404(logged_in, agent):
+    response = logged_in(agent).get("/api/v1/me/")
+
+    assert response.status_code == 404
+    assert response.json()["code"] == "not_found"

@@ -51,14 +51,31 @@ def test_mfa_org_agent_without_totp_is_asked_to_enrol(logged_in, mfa_agent):
     assert me.status_code == 200
     assert me.json()["organization"]["mfa_required"] is True
     assert me.json()["mfa_enrolled"] is False
-    for method, path, body in [
-        ("get", "/api/v1/passive-probe", None),
-        ("post", "/api/v1/devices", DEVICE),
-        ("delete", "/api/v1/devices/fcm-token-1", None),
-    ]:
-        response = getattr(client, method)(path, body) if body else getattr(client, method)(path)
-        assert response.status_code == 403, path
-        assert response.json()["code"] == "mfa_enrollment_required", path
+    response = client.get("/api/v1/passive-probe")
+    assert response.status_code == 403
+    assert response.json()["code"] == "mfa_enrollment_required"
+
+
+def test_a_device_registered_without_mfa_is_not_trusted_until_registered_with_it(logged_in, mfa_org):
+    # API.md allows devices before enrolment; push goes to trusted devices only (notifications).
+    agent = AgentFactory(organization=mfa_org)
+    password_only = logged_in(agent)
+    response = password_only.post("/api/v1/devices", DEVICE)
+    assert response.status_code == 201
+    assert response.json()["trusted"] is False
+
+    secret = pyotp.random_base32()
+    TOTP.activate(agent.user, secret)
+    with_mfa = AppClient()
+    with_mfa.login_with_totp(agent.user.email, secret)
+    again = with_mfa.post("/api/v1/devices", DEVICE)
+
+    assert again.status_code == 200
+    assert again.json()["trusted"] is True
+
+
+def test_devices_are_trusted_where_mfa_is_not_required(logged_in, agent):
+    assert logged_in(agent).post("/api/v1/devices", DEVICE).json()["trusted"] is True
 
 
 @pytest.mark.urls("tests.em_agent.passive_urls")

@@ -216,3 +216,26 @@ def test_the_browser_email_page_is_closed(agent):
     assert (
         browser.post("/accounts/email/", {"email": "mallory@evil.test", "action_add": ""}).status_code == 404
     )
+
+
+def test_the_code_that_confirmed_enrolment_cannot_log_in(logged_in, mfa_agent):
+    with time_machine.travel("2026-12-01 09:00:00 +00:00", tick=False):
+        client = logged_in(mfa_agent)
+        assert client.post(REAUTH_URL, {"password": PASSWORD}).status_code == 200
+        secret = client.get(TOTP_URL).json()["meta"]["secret"]
+        code = pyotp.TOTP(secret).now()
+        assert client.post(TOTP_URL, {"code": code}).status_code == 200
+
+        fresh = AppClient()
+        fresh.login(mfa_agent.user.email)
+        response = fresh.post(MFA_URL, {"code": code})
+
+        assert response.status_code == 400
+        assert fresh.get("/api/v1/me").status_code == 401
+
+
+def test_a_reset_for_an_unknown_address_sends_nothing(app_client):
+    response = app_client.post("/_allauth/app/v1/auth/password/request", {"email": "nobody@contoso.test"})
+
+    assert response.status_code == 200  # no enumeration
+    assert mail.outbox == []

@@ -106,3 +106,19 @@ def test_device_times_are_in_the_agents_zone(logged_in, agent):
     body = logged_in(agent).post(URL, DEVICE).json()
 
     assert body["created_at"].endswith(("-05:00", "-04:00"))
+
+
+def test_an_agent_keeps_at_most_the_newest_devices(logged_in, agent, settings):
+    settings.MAX_DEVICES_PER_AGENT = 3
+    client = logged_in(agent)
+    for number in range(5):
+        client.post(URL, {"token": f"phone-{number}", "platform": "android"})
+
+    assert set(Device.objects.values_list("token", flat=True)) == {"phone-2", "phone-3", "phone-4"}
+
+
+def test_a_token_with_a_slash_is_refused(logged_in, agent):
+    response = logged_in(agent).post(URL, {"token": "a/b", "platform": "ios"})
+
+    assert response.status_code == 400
+    assert "token" in response.json()["fields"]

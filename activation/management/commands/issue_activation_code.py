@@ -1,6 +1,7 @@
 from django.core.management.base import BaseCommand, CommandError
 
 from activation.services import activation_code_issue
+from em_agent.exceptions import ApplicationError
 from em_agent.models import Agent
 
 
@@ -20,8 +21,8 @@ class Command(BaseCommand):
             raise CommandError(f"No agent with the email {email}.") from None
         try:
             issued = activation_code_issue(agent=agent, ttl_hours=ttl_hours)
-        except ValueError as error:
-            raise CommandError(str(error)) from error
+        except ApplicationError as error:
+            raise CommandError(error.detail) from error
         self.stdout.write(issued.code)
         self.stderr.write(
             f"for {agent.name} <{agent.user.email}>, valid until {issued.record.expires_at:%Y-%m-%d %H:%M} UTC"

@@ -288,7 +288,7 @@ class Command(BaseCommand):
         for role, email, note in rows:
             self.stdout.write(f"  {role:<16} {email:<{width}}  {note}")
         self.stdout.write(
-            "Admin: http://127.0.0.1:8000/admin/  API docs: http://127.0.0.1:8000/api/docs/\n"
-            'App login: POST /_allauth/app/v1/auth/login {"email", "password"}; then X-Session-Token.\n'
+            "Admin: /admin/ (supervisors, the superuser). API docs: /api/docs/.\n"
+            'App login: POST /_allauth/app/v1/auth/login {"email", "password"}; then the header X-Session-Token.\n'
             "Activation code for a not-yet-activated agent: python manage.py issue_activation_code EMAIL"
         )
