@@ -58,7 +58,10 @@ def reserve_attempt(*, agent_id: int, address: str | None) -> int | None:
     return None
 
 
+@transaction.atomic
 def release_attempt(*, agent_id: int, address: str | None) -> None:
     """A successful attempt is not a failure: give it back."""
-    keys = [key for key, _limit in _keys(agent_id=agent_id, address=address)]
-    AttemptCounter.objects.filter(key__in=keys, count__gt=0).update(count=F("count") - 1)
+    # Row by row in the same order as reserve_attempt: one UPDATE ... WHERE key IN (...) locks rows
+    # in physical order and deadlocked against a concurrent reservation (seen in the race tests).
+    for key, _limit in sorted(_keys(agent_id=agent_id, address=address)):
+        AttemptCounter.objects.filter(key=key, count__gt=0).update(count=F("count") - 1)
