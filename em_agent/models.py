@@ -193,6 +193,16 @@ class Agent(models.Model):
     def __str__(self) -> str:
         return f"{self.name} <{self.user.email}>"
 
+    def clean(self) -> None:
+        # Nothing of one organisation may hang off another's agent.
+        errors = {}
+        if self.team is not None and self.team.organization_id != self.organization_id:
+            errors["team"] = _("The team belongs to another organisation.")
+        if self.supervisor is not None and self.supervisor.organization_id not in (None, self.organization_id):
+            errors["supervisor"] = _("The supervisor belongs to another organisation.")
+        if errors:
+            raise ValidationError(errors)
+
     @property
     def is_activated(self) -> bool:
         return self.activated_at is not None
@@ -237,3 +247,7 @@ class AgentSkill(models.Model):
 
     def __str__(self) -> str:
         return f"{self.skill} ({self.level})"
+
+    def clean(self) -> None:
+        if self.skill_id and self.agent_id and self.skill.organization_id != self.agent.organization_id:
+            raise ValidationError({"skill": _("The skill belongs to another organisation.")})

@@ -66,3 +66,26 @@ def test_me_is_read_only(logged_in, agent):
 
     assert response.status_code == 405
     assert response.json()["code"] == "method_not_allowed"
+
+
+def test_an_agent_cannot_hang_off_another_organisations_team_or_supervisor(agent, other_org):
+    from django.core.exceptions import ValidationError
+
+    from tests.factories import SupervisorFactory, TeamFactory
+
+    agent.team = TeamFactory(organization=other_org)
+    agent.supervisor = SupervisorFactory(organization=other_org)
+    with pytest.raises(ValidationError) as refused:
+        agent.full_clean()
+
+    assert set(refused.value.message_dict) == {"team", "supervisor"}
+
+
+def test_a_skill_of_another_organisation_is_refused(agent, other_org):
+    from django.core.exceptions import ValidationError
+
+    from em_agent.models import AgentSkill
+    from tests.factories import SkillFactory
+
+    with pytest.raises(ValidationError):
+        AgentSkill(agent=agent, skill=SkillFactory(organization=other_org), level=1).full_clean()
