@@ -198,7 +198,10 @@ class Agent(models.Model):
         errors = {}
         if self.team is not None and self.team.organization_id != self.organization_id:
             errors["team"] = _("The team belongs to another organisation.")
-        if self.supervisor is not None and self.supervisor.organization_id not in (None, self.organization_id):
+        if self.supervisor is not None and self.supervisor.organization_id not in (
+            None,
+            self.organization_id,
+        ):
             errors["supervisor"] = _("The supervisor belongs to another organisation.")
         if errors:
             raise ValidationError(errors)
