@@ -8,11 +8,11 @@ check_jsonschema/builtin_schemas/vendor/compose-spec.json out of the wheel.
 """
 
 import copy
+import json
 import os
+import shlex
 import shutil
 import subprocess
-import json
-import shlex
 from pathlib import Path
 
 import pytest
