@@ -210,3 +210,45 @@ def logged_in(app_client):
         return client
 
     return _login
+
+
+def run_together(calls):
+    """Runs the calls in threads released at the same instant; returns their results in order.
+
+    Each thread has its own database connection (closed at the end), so on PostgreSQL they really
+    race; an exception in a thread is re-raised here."""
+    import threading
+
+    from django.db import connection
+
+    barrier = threading.Barrier(len(calls), timeout=30)
+    results: list = [None] * len(calls)
+    errors: list[BaseException] = []
+
+    def run(index: int, call) -> None:
+        try:
+            barrier.wait()
+            results[index] = call()
+        except BaseException as error:  # noqa: BLE001  (handed to the test below)
+            errors.append(error)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=run, args=(index, call)) for index, call in enumerate(calls)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    if errors:
+        raise errors[0]
+    return results
+
+
+def agent_with_totp(organization):
+    """An agent of the organisation with TOTP enrolled; returns (agent, secret)."""
+    from allauth.mfa.totp.internal.auth import TOTP
+
+    agent = AgentFactory(organization=organization)
+    secret = pyotp.random_base32()
+    TOTP.activate(agent.user, secret)
+    return agent, secret

@@ -11,7 +11,7 @@ from activation.models import ActivationCode
 from activation.services import activation_code_issue
 from em_agent.exceptions import ApplicationError
 from em_agent.models import Agent
-from tests.conftest import AppClient
+from tests.conftest import AppClient, run_together
 from tests.factories import AgentFactory
 
 pytestmark = pytest.mark.django_db
@@ -207,21 +207,10 @@ def test_two_requests_redeeming_one_code_give_exactly_one_success(postgres, org)
         client = AppClient()
         assert client.login(agent.user.email).status_code == 200
         clients.append(client)
-    barrier = threading.Barrier(len(clients))
-    statuses: list[int] = []
-
-    def redeem(client: AppClient) -> None:
-        try:
-            barrier.wait()
-            statuses.append(client.post(URL, {"code": issued.code}).status_code)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=redeem, args=(client,)) for client in clients]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    statuses = [
+        response.status_code
+        for response in run_together([lambda c=c: c.post(URL, {"code": issued.code}) for c in clients])
+    ]
 
     assert statuses.count(200) == 1, statuses
     assert sorted(statuses) in ([200, 400], [200, 409])
@@ -244,22 +233,15 @@ def test_racing_redemptions_meet_inside_the_claim_and_only_one_wins(postgres, or
         return real_redeem(**kwargs)
 
     monkeypatch.setattr(services, "_redeem", redeem_together)
-    outcomes: list[str] = []
 
-    def activate() -> None:
+    def activate() -> str:
         try:
             services.agent_activate(agent=Agent.objects.get(pk=agent.pk), code=issued.code, address=None)
-            outcomes.append("activated")
         except ApplicationError as error:
-            outcomes.append(error.code)
-        finally:
-            connection.close()
+            return error.code
+        return "activated"
 
-    threads = [threading.Thread(target=activate) for _ in range(racers)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    outcomes = run_together([activate] * racers)
 
     assert outcomes.count("activated") == 1
     assert set(outcomes) <= {"activated", "invalid_activation_code", "already_activated"}
@@ -272,21 +254,10 @@ def test_concurrent_wrong_guesses_cannot_exceed_the_limit(postgres, org):
     clients = [AppClient() for _ in range(12)]
     for client in clients:
         client.login(agent.user.email)
-    barrier = threading.Barrier(len(clients))
-    statuses: list[int] = []
-
-    def guess(client: AppClient) -> None:
-        try:
-            barrier.wait()
-            statuses.append(client.post(URL, {"code": "WRONG-CODE2"}).status_code)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=guess, args=(client,)) for client in clients]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    statuses = [
+        response.status_code
+        for response in run_together([lambda c=c: c.post(URL, {"code": "WRONG-CODE2"}) for c in clients])
+    ]
 
     assert statuses.count(400) == 5
     assert statuses.count(429) == 7

@@ -5,7 +5,7 @@ import pytest
 import time_machine
 from allauth.mfa.totp.internal.auth import TOTP
 
-from tests.conftest import REAUTH_URL, TOTP_URL, AppClient
+from tests.conftest import REAUTH_URL, TOTP_URL, AppClient, agent_with_totp
 from tests.factories import PASSWORD, AgentFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -105,9 +105,7 @@ def test_enrolling_in_this_session_satisfies_the_gate(logged_in, mfa_agent):
 
 @pytest.mark.urls("tests.em_agent.passive_urls")
 def test_logging_in_with_totp_satisfies_the_gate(mfa_org):
-    agent = AgentFactory(organization=mfa_org)
-    secret = pyotp.random_base32()
-    TOTP.activate(agent.user, secret)
+    agent, secret = agent_with_totp(mfa_org)
 
     client = AppClient()
     assert client.login_with_totp(agent.user.email, secret).status_code == 200
@@ -170,9 +168,7 @@ def test_totp_secrets_are_encrypted_at_rest(mfa_agent):
 
 @pytest.mark.urls("tests.em_agent.passive_urls")
 def test_the_only_totp_cannot_be_removed_where_mfa_is_required(mfa_org):
-    agent = AgentFactory(organization=mfa_org)
-    secret = pyotp.random_base32()
-    TOTP.activate(agent.user, secret)
+    agent, secret = agent_with_totp(mfa_org)
     client = AppClient()
     with time_machine.travel("2026-12-01 09:00:00 +00:00", tick=False):
         client.login_with_totp(agent.user.email, secret)
@@ -188,9 +184,7 @@ def test_the_only_totp_cannot_be_removed_where_mfa_is_required(mfa_org):
 def test_a_session_whose_totp_was_removed_no_longer_passes(mfa_org):
     from allauth.mfa.models import Authenticator
 
-    agent = AgentFactory(organization=mfa_org)
-    secret = pyotp.random_base32()
-    TOTP.activate(agent.user, secret)
+    agent, secret = agent_with_totp(mfa_org)
     client = AppClient()
     with time_machine.travel("2026-12-01 09:00:00 +00:00", tick=False):
         client.login_with_totp(agent.user.email, secret)
