@@ -1,4 +1,5 @@
-from drf_spectacular.utils import OpenApiExample, extend_schema, extend_schema_serializer
+from django.utils import timezone, translation
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema, extend_schema_serializer
 from rest_framework import serializers, status
 from rest_framework.response import Response
 
@@ -6,9 +7,23 @@ from em_agent.api.docs import error_responses
 from em_agent.api.pagination import CursorPagination
 from em_agent.api.permissions import IsAgent, mfa_satisfied
 from em_agent.api.views import AgentAPIView
-from notifications.models import Platform
-from notifications.selectors import device_get_for_agent, device_list_for_agent
-from notifications.services import device_register, device_unregister
+from notifications import kinds
+from notifications.models import Notification, Platform
+from notifications.selectors import (
+    device_get_for_agent,
+    device_list_for_agent,
+    email_preferences_for_user,
+    notification_get_for_user,
+    notification_list_for_user,
+    notification_unacknowledged_count,
+)
+from notifications.services import (
+    device_register,
+    device_unregister,
+    email_preferences_set,
+    notification_acknowledge,
+    notification_delete,
+)
 
 
 class DeviceOutput(serializers.Serializer):
@@ -104,3 +119,190 @@ class DeviceDetailApi(AgentAPIView):
     def delete(self, request, token: str):
         device_unregister(device=device_get_for_agent(agent=self.agent, token=token))
         return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class NotificationOutput(serializers.Serializer):
+    id = serializers.IntegerField()
+    kind = serializers.ChoiceField(choices=kinds.KIND_CHOICES)
+    title = serializers.CharField(help_text="In the reader's language.")
+    body = serializers.CharField(help_text="In the reader's language; dates in the agent's zone.")
+    created_at = serializers.DateTimeField(help_text="In the agent's time zone.")
+    acknowledged = serializers.BooleanField()
+    # The metaclass takes declared fields out of the class: this does not hide Serializer.data.
+    data = serializers.DictField(  # type: ignore[assignment]
+        help_text="Ids the app needs, e.g. `swap_id` for a swap offer."
+    )
+    actions = serializers.ListField(
+        child=serializers.CharField(), help_text="e.g. `accept_swap`, `decline_swap`; empty once it expired."
+    )
+    expires_at = serializers.DateTimeField(allow_null=True, help_text="For actionable kinds.")
+
+    def to_representation(self, notification: Notification) -> dict:
+        definition = kinds.kind_get(notification.kind)
+        title, body = kinds.render(
+            definition, notification.params, language=translation.get_language(), zone=self.context["zone"]
+        )
+        live = notification.expires_at is None or notification.expires_at > self.context["now"]
+        return {
+            "id": notification.pk,
+            "kind": notification.kind,
+            "title": title,
+            "body": body,
+            "created_at": serializers.DateTimeField().to_representation(notification.created_at),
+            "acknowledged": notification.acknowledged_at is not None,
+            "data": kinds.data_for(definition, notification.params),
+            "actions": list(definition.actions) if live else [],
+            "expires_at": (
+                serializers.DateTimeField().to_representation(notification.expires_at)
+                if notification.expires_at
+                else None
+            ),
+        }
+
+
+NOTIFICATION_EXAMPLE = {
+    "id": 41,
+    "kind": "swap_offer",
+    "title": "Shift swap offer",
+    "body": "Bram Bakker offers to swap shifts with you on Tuesday 1 December.",
+    "created_at": "2026-11-28T14:05:12+01:00",
+    "acknowledged": False,
+    "data": {"swap_id": 17, "date": "2026-12-01"},
+    "actions": ["accept_swap", "decline_swap"],
+    "expires_at": "2026-12-01T07:00:00+01:00",
+}
+
+
+class NotificationListApi(AgentAPIView):
+    """The inbox: the last 7 days, not deleted, newest first."""
+
+    @extend_schema(
+        operation_id="notifications_list",
+        summary="The inbox",
+        parameters=[
+            OpenApiParameter("cursor", str, description="From `next`."),
+            OpenApiParameter("page_size", int),
+        ],
+        responses={
+            200: NotificationOutput(many=True),
+            **error_responses("activation_required", "mfa_enrollment_required"),
+        },
+        examples=[
+            OpenApiExample(
+                "Inbox", value={"results": [NOTIFICATION_EXAMPLE], "next": None}, response_only=True
+            )
+        ],
+        tags=["notifications"],
+    )
+    def get(self, request):
+        paginator = CursorPagination()
+        page = paginator.paginate_queryset(notification_list_for_user(user=request.user), request, view=self)
+        context = {"zone": self.agent.zone, "now": timezone.now()}
+        return paginator.get_paginated_response(NotificationOutput(page, many=True, context=context).data)
+
+
+class UnacknowledgedCountApi(AgentAPIView):
+    """The bell. Passive: the app polls it on a timer, so it does not keep the session alive."""
+
+    passive_activity = True
+
+    class CountOutput(serializers.Serializer):
+        count = serializers.IntegerField()
+
+    @extend_schema(
+        operation_id="notifications_unacknowledged_count",
+        summary="Unacknowledged notifications (passive: does not extend the session)",
+        responses={200: CountOutput, **error_responses("activation_required", "mfa_enrollment_required")},
+        examples=[OpenApiExample("Three unread", value={"count": 3}, response_only=True)],
+        tags=["notifications"],
+    )
+    def get(self, request):
+        return Response({"count": notification_unacknowledged_count(user=request.user)})
+
+
+class NotificationAcknowledgeApi(AgentAPIView):
+    """Marks one notification read."""
+
+    @extend_schema(
+        operation_id="notifications_acknowledge",
+        summary="Acknowledge (mark read)",
+        request=None,
+        responses={
+            200: NotificationOutput,
+            **error_responses("activation_required", "mfa_enrollment_required", "not_found"),
+        },
+        examples=[
+            OpenApiExample("Read", value={**NOTIFICATION_EXAMPLE, "acknowledged": True}, response_only=True)
+        ],
+        tags=["notifications"],
+    )
+    def post(self, request, notification_id: int):
+        notification = notification_get_for_user(user=request.user, notification_id=notification_id)
+        notification = notification_acknowledge(notification=notification)
+        context = {"zone": self.agent.zone, "now": timezone.now()}
+        return Response(NotificationOutput(notification, context=context).data)
+
+
+class NotificationDetailApi(AgentAPIView):
+    """One notification."""
+
+    @extend_schema(
+        operation_id="notifications_delete",
+        summary="Delete a read notification",
+        responses={
+            204: None,
+            **error_responses(
+                "activation_required", "mfa_enrollment_required", "not_found", "not_acknowledged"
+            ),
+        },
+        tags=["notifications"],
+    )
+    def delete(self, request, notification_id: int):
+        notification = notification_get_for_user(user=request.user, notification_id=notification_id)
+        notification_delete(notification=notification)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class PreferencesApi(AgentAPIView):
+    """Email per kind (push always stays on)."""
+
+    @extend_schema_serializer(component_name="NotificationPreferences")
+    class PreferencesSerializer(serializers.Serializer):
+        email = serializers.DictField(
+            child=serializers.BooleanField(),
+            help_text="Kind → whether it is also sent by email. PUT may name only the kinds it changes.",
+        )
+
+    _EXAMPLE = {"email": {"schedule_adjusted": True, "swap_offer": False}}
+
+    @extend_schema(
+        operation_id="notifications_preferences",
+        summary="Email preferences per kind",
+        responses={
+            200: PreferencesSerializer,
+            **error_responses("activation_required", "mfa_enrollment_required"),
+        },
+        examples=[OpenApiExample("Preferences", value=_EXAMPLE, response_only=True)],
+        tags=["notifications"],
+    )
+    def get(self, request):
+        return Response({"email": email_preferences_for_user(user=request.user)})
+
+    @extend_schema(
+        operation_id="notifications_preferences_update",
+        summary="Turn email on or off per kind",
+        request=PreferencesSerializer,
+        responses={
+            200: PreferencesSerializer,
+            **error_responses("validation_error", "activation_required", "mfa_enrollment_required"),
+        },
+        examples=[
+            OpenApiExample("No swap emails", value={"email": {"swap_offer": False}}, request_only=True)
+        ],
+        tags=["notifications"],
+    )
+    def put(self, request):
+        data = self.PreferencesSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        email_preferences_set(user=request.user, email=data.validated_data["email"])
+        return Response({"email": email_preferences_for_user(user=request.user)})

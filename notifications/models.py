@@ -1,5 +1,9 @@
+from django.conf import settings
 from django.db import models
+from django.db.models import Q
 from django.utils import timezone
+
+from notifications.kinds import KIND_CHOICES
 
 
 class Platform(models.TextChoices):
@@ -34,3 +38,91 @@ class Device(models.Model):
 
     def __str__(self) -> str:
         return f"{self.platform} device of {self.agent_id}"
+
+
+class Notification(models.Model):
+    """One thing to tell one person. Title and body are rendered when read (notifications.kinds)."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="notifications")
+    kind = models.CharField(max_length=40, choices=KIND_CHOICES)
+    params = models.JSONField(default=dict)
+    created_at = models.DateTimeField(default=timezone.now)
+    acknowledged_at = models.DateTimeField(null=True, blank=True)
+    deleted_at = models.DateTimeField(null=True, blank=True)
+    # Actionable kinds (a swap offer) stop offering their actions at this time.
+    expires_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-id"]
+        indexes = [
+            # The inbox: a user's visible notifications, newest first.
+            models.Index(
+                fields=["user", "-id"], condition=Q(deleted_at__isnull=True), name="notification_inbox"
+            ),
+            # The bell: one index-only count per poll.
+            models.Index(
+                fields=["user", "created_at"],
+                condition=Q(acknowledged_at__isnull=True, deleted_at__isnull=True),
+                name="notification_unacknowledged",
+            ),
+            models.Index(fields=["created_at"], name="notification_retention"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} for {self.user_id} at {self.created_at:%Y-%m-%d %H:%M}"
+
+
+class Channel(models.TextChoices):
+    PUSH = "push", "Push"
+    EMAIL = "email", "Email"
+
+
+class DeliveryStatus(models.TextChoices):
+    PENDING = "pending", "Pending"
+    SENDING = "sending", "Sending"
+    SENT = "sent", "Sent"
+    FAILED = "failed", "Failed"
+    SKIPPED = "skipped", "Skipped"
+
+
+class Delivery(models.Model):
+    """The outbox: one row per notification and channel, written in the notifying transaction and
+    claimed by a conditional update before anything is sent."""
+
+    notification = models.ForeignKey(Notification, on_delete=models.CASCADE, related_name="deliveries")
+    channel = models.CharField(max_length=10, choices=Channel.choices)
+    status = models.CharField(max_length=10, choices=DeliveryStatus.choices, default=DeliveryStatus.PENDING)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(default=timezone.now)
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["notification", "channel"], name="delivery_one_per_channel"),
+        ]
+        indexes = [
+            # What the sweeper and the workers scan: due pending rows, and claims that may be lost.
+            models.Index(fields=["next_attempt_at"], condition=Q(status="pending"), name="delivery_due"),
+            models.Index(fields=["claimed_at"], condition=Q(status="sending"), name="delivery_claimed"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.channel} delivery of {self.notification_id}: {self.status}"
+
+
+class EmailOptOut(models.Model):
+    """An agent turned email off for one kind (push stays on: the app is the primary channel)."""
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="email_opt_outs"
+    )
+    kind = models.CharField(max_length=40, choices=KIND_CHOICES)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["user", "kind"], name="email_opt_out_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.user_id} no email for {self.kind}"

@@ -1,9 +1,18 @@
+import datetime as dt
+from collections.abc import Iterable, Sequence
+
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
+from rest_framework import status
 
-from em_agent.models import Agent
-from notifications.models import Device
+from em_agent.exceptions import ApplicationError
+from em_agent.models import Agent, User
+from notifications import kinds
+from notifications.models import Channel, Delivery, Device, EmailOptOut, Notification
+
+Recipient = User | Agent
 
 
 @transaction.atomic
@@ -34,3 +43,104 @@ def device_register(*, agent: Agent, token: str, platform: str, trusted: bool) -
 
 def device_unregister(*, device: Device) -> None:
     device.delete()
+
+
+def _user_id_of(recipient: Recipient) -> int:
+    # The id only: notifying 50,000 agents must not load 50,000 users.
+    return recipient.user_id if isinstance(recipient, Agent) else recipient.pk
+
+
+def notify(
+    *,
+    recipients: Iterable[Recipient],
+    kind: str,
+    params: dict,
+    expires_at: dt.datetime | None = None,
+) -> list[Notification]:
+    """Tells each recipient the same thing (a schedule published for a team is one call)."""
+    return notify_each(
+        kind=kind, items=[(recipient, params) for recipient in recipients], expires_at=expires_at
+    )
+
+
+def notify_each(
+    *,
+    kind: str,
+    items: Sequence[tuple[Recipient, dict]],
+    expires_at: dt.datetime | None = None,
+) -> list[Notification]:
+    """Writes one notification per (recipient, params) and one outbox row per channel, in the caller's
+    transaction, with a few bulk inserts whatever the number of recipients. Nothing is sent here:
+    delivery picks the outbox rows up after commit, so a rolled-back change never notifies."""
+    definition = kinds.kind_get(kind)
+    if definition.actionable and expires_at is None:
+        raise ValueError(f"{kind} offers actions and needs an expiry")
+    if not items:
+        return []
+    now = timezone.now()
+    user_ids = [_user_id_of(recipient) for recipient, _params in items]
+    notifications = Notification.objects.bulk_create(
+        [
+            Notification(
+                user_id=user_id,
+                kind=kind,
+                params=kinds.params_validate(definition, params),
+                created_at=now,
+                expires_at=expires_at,
+            )
+            for user_id, (_recipient, params) in zip(user_ids, items, strict=True)
+        ],
+        batch_size=2000,
+    )
+    opted_out = set(
+        EmailOptOut.objects.filter(kind=kind, user__in=user_ids).values_list("user_id", flat=True)
+    )
+    agent_user_ids = set(Agent.objects.filter(user__in=user_ids).values_list("user_id", flat=True))
+    deliveries = []
+    for notification in notifications:
+        if notification.user_id in agent_user_ids:
+            deliveries.append(Delivery(notification=notification, channel=Channel.PUSH, next_attempt_at=now))
+        if notification.user_id not in opted_out:
+            deliveries.append(Delivery(notification=notification, channel=Channel.EMAIL, next_attempt_at=now))
+    Delivery.objects.bulk_create(deliveries, batch_size=2000)
+    return notifications
+
+
+def notification_acknowledge(*, notification: Notification) -> Notification:
+    if notification.acknowledged_at is None:
+        notification.acknowledged_at = timezone.now()
+        Notification.objects.filter(pk=notification.pk, acknowledged_at__isnull=True).update(
+            acknowledged_at=notification.acknowledged_at
+        )
+    return notification
+
+
+def notification_delete(*, notification: Notification) -> None:
+    """Only a read (acknowledged) notification may be deleted, as in the app (the X on a read one)."""
+    deleted = Notification.objects.filter(
+        pk=notification.pk, acknowledged_at__isnull=False, deleted_at__isnull=True
+    ).update(deleted_at=timezone.now())
+    if not deleted and notification.acknowledged_at is None:
+        raise ApplicationError(
+            "not_acknowledged",
+            _("Only a read notification can be deleted. Open it first."),
+            status_code=status.HTTP_409_CONFLICT,
+        )
+
+
+@transaction.atomic
+def email_preferences_set(*, user: User, email: dict[str, bool]) -> None:
+    unknown = sorted(set(email) - set(kinds.KINDS))
+    if unknown:
+        raise ApplicationError(
+            "validation_error",
+            _("The input is not valid."),
+            fields={"email": [_("Unknown kinds: %(kinds)s") % {"kinds": ", ".join(unknown)}]},
+        )
+    off = [kind for kind, enabled in email.items() if not enabled]
+    on = [kind for kind, enabled in email.items() if enabled]
+    EmailOptOut.objects.filter(user=user, kind__in=on).delete()
+    existing = set(EmailOptOut.objects.filter(user=user, kind__in=off).values_list("kind", flat=True))
+    EmailOptOut.objects.bulk_create(
+        [EmailOptOut(user=user, kind=kind) for kind in off if kind not in existing]
+    )

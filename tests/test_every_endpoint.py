@@ -20,7 +20,15 @@ ENDPOINTS = [
     ("get", "/api/v1/devices", None, "agent"),
     ("post", "/api/v1/devices", {"token": "t-1", "platform": "ios"}, "agent"),
     ("delete", "/api/v1/devices/t-1", None, "agent"),
+    ("get", "/api/v1/notifications", None, "active"),
+    ("get", "/api/v1/notifications/unacknowledged-count", None, "active"),
+    ("post", "/api/v1/notifications/9999/acknowledge", None, "active"),
+    ("delete", "/api/v1/notifications/9999", None, "active"),
+    ("get", "/api/v1/notifications/preferences", None, "active"),
+    ("put", "/api/v1/notifications/preferences", {"email": {"swap_offer": False}}, "active"),
 ]
+# Sample values in the paths above, and the route parameter each stands for.
+_PARAMETERS = {"/t-1": "/<str:token>", "/9999": "/<int:notification_id>"}
 
 
 def _call(client: AppClient, method: str, path: str, body):
@@ -39,7 +47,11 @@ def test_every_api_route_is_listed_here():
 
     walk(get_resolver().url_patterns)
     api_routes = {route for route in routes if route.startswith("api/v1/")}
-    listed = {path.removeprefix("/").replace("/t-1", "/<str:token>") for _m, path, _b, _g in ENDPOINTS}
+    listed = set()
+    for _method, path, _body, _gate in ENDPOINTS:
+        for sample, parameter in _PARAMETERS.items():
+            path = path.replace(sample, parameter)
+        listed.add(path.removeprefix("/"))
     assert api_routes <= listed, f"add to ENDPOINTS: {sorted(api_routes - listed)}"
 
 

@@ -64,6 +64,10 @@ ERROR_CATALOG: dict[str, tuple[int, dict]] = {
     ),
     "not_found": (404, {"code": "not_found", "detail": "Not found."}),
     "already_activated": (409, {"code": "already_activated", "detail": "This app is already activated."}),
+    "not_acknowledged": (
+        409,
+        {"code": "not_acknowledged", "detail": "Only a read notification can be deleted. Open it first."},
+    ),
     "throttled": (429, {"code": "throttled", "detail": "Too many attempts. Try again in 58 minutes."}),
 }
 

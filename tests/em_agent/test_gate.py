@@ -28,22 +28,19 @@ def test_devices_are_allowed_before_activation(logged_in, new_agent):
     assert client.post("/api/v1/devices", DEVICE).status_code == 201
 
 
-@pytest.mark.urls("tests.em_agent.passive_urls")
 def test_an_agent_endpoint_refuses_the_unactivated_agent(logged_in, new_agent):
     client = logged_in(new_agent)
 
-    response = client.get("/api/v1/passive-probe")
+    response = client.get("/api/v1/notifications/unacknowledged-count")
 
     assert response.status_code == 403
     assert response.json()["code"] == "activation_required"
 
 
-@pytest.mark.urls("tests.em_agent.passive_urls")
 def test_an_agent_endpoint_admits_the_activated_agent(logged_in, agent):
-    assert logged_in(agent).get("/api/v1/passive-probe").status_code == 200
+    assert logged_in(agent).get("/api/v1/notifications/unacknowledged-count").status_code == 200
 
 
-@pytest.mark.urls("tests.em_agent.passive_urls")
 def test_mfa_org_agent_without_totp_is_asked_to_enrol(logged_in, mfa_agent):
     client = logged_in(mfa_agent)
 
@@ -51,7 +48,7 @@ def test_mfa_org_agent_without_totp_is_asked_to_enrol(logged_in, mfa_agent):
     assert me.status_code == 200
     assert me.json()["organization"]["mfa_required"] is True
     assert me.json()["mfa_enrolled"] is False
-    response = client.get("/api/v1/passive-probe")
+    response = client.get("/api/v1/notifications/unacknowledged-count")
     assert response.status_code == 403
     assert response.json()["code"] == "mfa_enrollment_required"
 
@@ -78,20 +75,18 @@ def test_devices_are_trusted_where_mfa_is_not_required(logged_in, agent):
     assert logged_in(agent).post("/api/v1/devices", DEVICE).json()["trusted"] is True
 
 
-@pytest.mark.urls("tests.em_agent.passive_urls")
 def test_mfa_enrolled_agent_who_logged_in_without_it_is_refused(logged_in, mfa_org):
     # Enrolled after this session began (e.g. on another device): this session never used MFA.
     agent = AgentFactory(organization=mfa_org)
     client = logged_in(agent)
     TOTP.activate(agent.user, pyotp.random_base32())
 
-    response = client.get("/api/v1/passive-probe")
+    response = client.get("/api/v1/notifications/unacknowledged-count")
 
     assert response.status_code == 403
     assert response.json()["code"] == "mfa_enrollment_required"
 
 
-@pytest.mark.urls("tests.em_agent.passive_urls")
 @pytest.mark.django_db(transaction=True)  # allauth announces the new factor on commit, as in production
 def test_enrolling_in_this_session_satisfies_the_gate(logged_in, mfa_agent):
     with time_machine.travel("2026-12-01 09:00:00 +00:00", tick=False):
@@ -100,24 +95,24 @@ def test_enrolling_in_this_session_satisfies_the_gate(logged_in, mfa_agent):
         secret = client.get(TOTP_URL).json()["meta"]["secret"]
         assert client.post(TOTP_URL, {"code": pyotp.TOTP(secret).now()}).status_code == 200
 
-        assert client.get("/api/v1/passive-probe").status_code == 200
+        assert client.get("/api/v1/notifications/unacknowledged-count").status_code == 200
 
 
-@pytest.mark.urls("tests.em_agent.passive_urls")
 def test_logging_in_with_totp_satisfies_the_gate(mfa_org):
     agent, secret = agent_with_totp(mfa_org)
 
     client = AppClient()
     assert client.login_with_totp(agent.user.email, secret).status_code == 200
 
-    assert client.get("/api/v1/passive-probe").status_code == 200
+    assert client.get("/api/v1/notifications/unacknowledged-count").status_code == 200
 
 
-@pytest.mark.urls("tests.em_agent.passive_urls")
 def test_an_unactivated_mfa_agent_is_asked_for_mfa_first(logged_in, mfa_org):
     client = logged_in(AgentFactory(organization=mfa_org, activated_at=None))
 
-    assert client.get("/api/v1/passive-probe").json()["code"] == "mfa_enrollment_required"
+    assert (
+        client.get("/api/v1/notifications/unacknowledged-count").json()["code"] == "mfa_enrollment_required"
+    )
 
 
 def test_a_staff_user_without_an_agent_is_refused(app_client, supervisor):
@@ -166,7 +161,6 @@ def test_totp_secrets_are_encrypted_at_rest(mfa_agent):
     assert secret not in stored
 
 
-@pytest.mark.urls("tests.em_agent.passive_urls")
 def test_the_only_totp_cannot_be_removed_where_mfa_is_required(mfa_org):
     agent, secret = agent_with_totp(mfa_org)
     client = AppClient()
@@ -177,10 +171,9 @@ def test_the_only_totp_cannot_be_removed_where_mfa_is_required(mfa_org):
         response = client.delete(TOTP_URL)
 
         assert response.status_code in (400, 403, 409)
-        assert client.get("/api/v1/passive-probe").status_code == 200
+        assert client.get("/api/v1/notifications/unacknowledged-count").status_code == 200
 
 
-@pytest.mark.urls("tests.em_agent.passive_urls")
 def test_a_session_whose_totp_was_removed_no_longer_passes(mfa_org):
     from allauth.mfa.models import Authenticator
 
@@ -190,7 +183,7 @@ def test_a_session_whose_totp_was_removed_no_longer_passes(mfa_org):
         client.login_with_totp(agent.user.email, secret)
         Authenticator.objects.filter(user=agent.user).delete()  # a supervisor reset it
 
-        response = client.get("/api/v1/passive-probe")
+        response = client.get("/api/v1/notifications/unacknowledged-count")
 
     assert response.json()["code"] == "mfa_enrollment_required"
 

@@ -52,26 +52,26 @@ def test_the_allauth_endpoints_are_guarded_too(logged_in, agent):
         assert response.json()["code"] == "session_expired"
 
 
-@pytest.mark.urls("tests.em_agent.passive_urls")
 def test_passive_polls_do_not_keep_a_session_alive(logged_in, agent):
     with time_machine.travel(START, tick=False) as traveller:
         client = logged_in(agent)
         for _ in range(5):
             traveller.shift(11 * 60)
-            assert client.get("/api/v1/passive-probe").status_code == 200  # checked, but not activity
+            assert (
+                client.get("/api/v1/notifications/unacknowledged-count").status_code == 200
+            )  # checked, but not activity
         traveller.shift(6 * 60)  # 61 minutes since the last real activity
 
-        response = client.get("/api/v1/passive-probe")
+        response = client.get("/api/v1/notifications/unacknowledged-count")
         assert response.status_code == 401
         assert response.json()["code"] == "session_expired"
 
 
-@pytest.mark.urls("tests.em_agent.passive_urls")
 def test_a_passive_poll_after_the_timeout_is_refused(logged_in, agent):
     with time_machine.travel(START, tick=False) as traveller:
         client = logged_in(agent)
         traveller.shift(61 * 60)
-        assert client.get("/api/v1/passive-probe").json()["code"] == "session_expired"
+        assert client.get("/api/v1/notifications/unacknowledged-count").json()["code"] == "session_expired"
 
 
 def test_the_absolute_lifetime_ends_a_busy_session(logged_in, agent, settings):
