@@ -228,9 +228,16 @@ SERVER_EMAIL = DEFAULT_FROM_EMAIL
 
 # Push (issue: notifications). Without a credentials file a logging gateway is used and says so.
 FCM_CREDENTIALS_FILE = env.str("FCM_CREDENTIALS_FILE", default="")
+# Another FCM v1 send endpoint ("{project_id}" is filled in): the local fake in tests and benchmarks.
+FCM_SEND_URL = env.str("FCM_SEND_URL", default="") or None
 # Push fans out to every active device of an agent: a bound keeps one account from becoming a
 # broadcast list (the oldest device is dropped when a new one registers past it).
 MAX_DEVICES_PER_AGENT = env.int("MAX_DEVICES_PER_AGENT", default=5)
+# Attempts per delivery (push or email) before it is marked failed, with exponential backoff from
+# 30 seconds to an hour between them (about 4 hours in all).
+NOTIFICATION_MAX_ATTEMPTS = env.int("NOTIFICATION_MAX_ATTEMPTS", default=8)
+NOTIFICATION_RETENTION_DAYS = 30
+DEVICE_PRUNE_AFTER_DAYS = 90
 
 # Activation codes.
 ACTIVATION_CODE_TTL_HOURS = env.int("ACTIVATION_CODE_TTL_HOURS", default=72)

@@ -21,6 +21,8 @@ class Device(models.Model):
     last_seen_at = models.DateTimeField(default=timezone.now)
     # Set when FCM rejects the token; push skips such devices.
     disabled_at = models.DateTimeField(null=True, blank=True)
+    # Why FCM rejected the token (unregistered, invalid, sender mismatch), with disabled_at.
+    disabled_reason = models.CharField(max_length=40, blank=True)
     # Registered from a session that satisfied the organisation's MFA policy. The contract lets an
     # agent register before enrolling; push goes only to trusted devices, so a password alone never
     # makes a phone receive an MFA organisation's notifications.
@@ -126,3 +128,21 @@ class EmailOptOut(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user_id} no email for {self.kind}"
+
+
+class PushReceipt(models.Model):
+    """FCM accepted this delivery's message for this token: a retry of the delivery skips the token,
+    so a message FCM accepted is never sent again."""
+
+    delivery = models.ForeignKey(Delivery, on_delete=models.CASCADE, related_name="push_receipts")
+    token = models.CharField(max_length=512)
+    message_id = models.CharField(max_length=200, blank=True)
+    sent_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["delivery", "token"], name="push_receipt_once_per_token")
+        ]
+
+    def __str__(self) -> str:
+        return f"push of delivery {self.delivery_id} accepted for a device"

@@ -10,6 +10,7 @@ from rest_framework import status
 from em_agent.exceptions import ApplicationError
 from em_agent.models import Agent, User
 from notifications import kinds
+from notifications.delivery import deliveries_dispatch
 from notifications.models import Channel, Delivery, Device, EmailOptOut, Notification
 
 Recipient = User | Agent
@@ -25,6 +26,7 @@ def device_register(*, agent: Agent, token: str, platform: str, trusted: bool) -
         "platform": platform,
         "last_seen_at": now,
         "disabled_at": None,
+        "disabled_reason": "",
         "trusted": trusted,
     }
     device, created = Device.objects.select_for_update().get_or_create(
@@ -63,6 +65,7 @@ def notify(
     )
 
 
+@transaction.atomic
 def notify_each(
     *,
     kind: str,
@@ -103,6 +106,9 @@ def notify_each(
         if notification.user_id not in opted_out:
             deliveries.append(Delivery(notification=notification, channel=Channel.EMAIL, next_attempt_at=now))
     Delivery.objects.bulk_create(deliveries, batch_size=2000)
+    ids = [delivery.pk for delivery in deliveries]
+    # After commit only: a notification of a change that rolls back is never sent.
+    transaction.on_commit(lambda: deliveries_dispatch(ids))
     return notifications
 
 

@@ -1,0 +1,337 @@
+"""Delivery of the outbox (notifications.models.Delivery) by push and by email.
+
+Each delivery row is claimed with a conditional UPDATE (pending and due -> sending) before anything is
+sent, so a task that runs twice, or two workers given the same ids, send it once. Sending happens
+outside any transaction; the outcome is recorded right after. A retry is not a Celery countdown but
+a row with a later `next_attempt_at` that the sweeper hands out again when it is due, so no task
+ever waits longer than the broker's visibility timeout. A claim left behind by a killed worker is
+released by the sweeper after LEASE. Push keeps a receipt per token FCM accepted, so a retried
+delivery never sends again to a device that already got it.
+"""
+
+import datetime as dt
+import logging
+import random
+import smtplib
+import zoneinfo
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from django.conf import settings
+from django.core.mail import EmailMultiAlternatives, get_connection
+from django.db import connection, transaction
+from django.db.models import Q
+from django.template.loader import render_to_string
+from django.utils import timezone, translation
+
+from em_agent.models import Agent, User
+from notifications import kinds
+from notifications.models import Channel, Delivery, DeliveryStatus, Device, Notification, PushReceipt
+from notifications.push import PushMessage, PushOutcome, get_gateway
+
+logger = logging.getLogger(__name__)
+
+BATCH_SIZE = 500  # deliveries per task: FCM's send_each takes at most 500 messages a call
+# A claim older than this is taken for lost (its worker died): longer than any task may run.
+LEASE = dt.timedelta(seconds=settings.CELERY_TASK_TIME_LIMIT + 300)
+# New rows are handed out by the task enqueued on commit; the sweeper leaves them this long first.
+SWEEP_GRACE = dt.timedelta(seconds=60)
+SWEEP_LIMIT = 100_000
+
+
+def retry_delay(attempts: int, *, at_least: float | None = None) -> dt.timedelta:
+    """Exponential backoff from 30 seconds, capped at an hour, with jitter so retries spread out."""
+    base = min(30 * 2 ** max(attempts - 1, 0), 3600)
+    seconds = random.uniform(base / 2, base)  # noqa: S311  (jitter, not security)
+    return dt.timedelta(seconds=max(seconds, at_least or 0))
+
+
+def deliveries_dispatch(ids: Sequence[int]) -> None:
+    """Hands delivery ids to workers in batches (after commit: see notifications.services.notify)."""
+    from notifications.tasks import send_deliveries
+
+    ids = sorted(ids)
+    for start in range(0, len(ids), BATCH_SIZE):
+        send_deliveries.delay(ids[start : start + BATCH_SIZE])
+
+
+def deliveries_claim(*, ids: Sequence[int], now: dt.datetime) -> list[int]:
+    """Pending, due deliveries among `ids` become ours. Of racing claims exactly one matches a row:
+    the UPDATE re-checks `status = 'pending'` after waiting for a concurrent claimer."""
+    if not ids:
+        return []
+    table = Delivery._meta.db_table
+    placeholders = ", ".join(["%s"] * len(ids))
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {table} SET status = %s, claimed_at = %s, attempts = attempts + 1 "  # noqa: S608  (no user input)
+            f"WHERE id IN ({placeholders}) AND status = %s AND next_attempt_at <= %s RETURNING id",
+            [DeliveryStatus.SENDING, now, *ids, DeliveryStatus.PENDING, now],
+        )
+        return [row[0] for row in cursor.fetchall()]
+
+
+@dataclass
+class Outcome:
+    """What became of one claimed delivery."""
+
+    status: str = DeliveryStatus.SENT
+    error: str = ""
+    retry_after: float | None = None
+
+
+@dataclass
+class Report:
+    sent: int = 0
+    retried: int = 0
+    failed: int = 0
+    skipped: int = 0
+    messages: int = 0
+    outcomes: dict[int, Outcome] = field(default_factory=dict)
+
+
+def deliveries_send(*, ids: Sequence[int]) -> Report:
+    """Claims the given deliveries and sends them; safe to call twice with the same ids."""
+    now = timezone.now()
+    claimed = deliveries_claim(ids=ids, now=now)
+    report = Report()
+    if not claimed:
+        return report
+    deliveries = list(Delivery.objects.filter(pk__in=claimed).select_related("notification__user"))
+    by_channel: dict[str, list[Delivery]] = defaultdict(list)
+    for delivery in deliveries:
+        by_channel[delivery.channel].append(delivery)
+    readers = _readers({delivery.notification.user_id for delivery in deliveries})
+    if by_channel[Channel.PUSH]:
+        report.outcomes.update(_send_push(by_channel[Channel.PUSH], readers, report))
+    if by_channel[Channel.EMAIL]:
+        report.outcomes.update(_send_email(by_channel[Channel.EMAIL], readers))
+    _record(deliveries, report, now=timezone.now())
+    return report
+
+
+@dataclass(frozen=True)
+class Reader:
+    language: str
+    zone: zoneinfo.ZoneInfo
+
+
+def _readers(user_ids: set[int]) -> dict[int, Reader]:
+    """Language and zone of each recipient: the agent's own; a supervisor's organisation zone."""
+    readers = {
+        user_id: Reader(language, zoneinfo.ZoneInfo(zone))
+        for user_id, language, zone in Agent.objects.filter(user_id__in=user_ids).values_list(
+            "user_id", "language", "timezone"
+        )
+    }
+    for user_id, zone in User.objects.filter(pk__in=user_ids - set(readers)).values_list(
+        "pk", "organization__default_timezone"
+    ):
+        readers[user_id] = Reader(settings.LANGUAGE_CODE, zoneinfo.ZoneInfo(zone or "UTC"))
+    return readers
+
+
+def _texts(notification: Notification, reader: Reader) -> tuple[str, str]:
+    return kinds.render(
+        kinds.kind_get(notification.kind), notification.params, language=reader.language, zone=reader.zone
+    )
+
+
+def _send_push(deliveries: list[Delivery], readers: dict[int, Reader], report: Report) -> dict[int, Outcome]:
+    user_ids = {delivery.notification.user_id for delivery in deliveries}
+    devices: dict[int, list[Device]] = defaultdict(list)
+    # Only trusted devices: registered from a session that met the organisation's MFA policy.
+    for device in Device.objects.filter(
+        agent__user_id__in=user_ids, disabled_at__isnull=True, trusted=True
+    ).select_related("agent"):
+        devices[device.agent.user_id].append(device)
+    already = set(PushReceipt.objects.filter(delivery__in=deliveries).values_list("delivery_id", "token"))
+    messages: list[PushMessage] = []
+    owners: list[tuple[Delivery, Device]] = []
+    outcomes: dict[int, Outcome] = {}
+    for delivery in deliveries:
+        notification = delivery.notification
+        targets = devices.get(notification.user_id, [])
+        pending = [device for device in targets if (delivery.pk, device.token) not in already]
+        if not targets:
+            outcomes[delivery.pk] = Outcome(DeliveryStatus.SKIPPED, "no trusted device")
+            continue
+        outcomes[delivery.pk] = Outcome()  # sent, unless a message below says otherwise
+        if not pending:
+            continue
+        title, body = _texts(notification, readers[notification.user_id])
+        data = {
+            key: str(value)
+            for key, value in kinds.data_for(kinds.kind_get(notification.kind), notification.params).items()
+        }
+        data["kind"] = notification.kind
+        for device in pending:
+            messages.append(
+                PushMessage(
+                    token=device.token,
+                    notification_id=notification.pk,
+                    title=title,
+                    body=body,
+                    data=data,
+                    collapse_key=f"n{notification.pk}",
+                )
+            )
+            owners.append((delivery, device))
+    if not messages:
+        return outcomes
+    results = get_gateway().send(messages)
+    report.messages += len(messages)
+    receipts: list[PushReceipt] = []
+    dead: dict[int, str] = {}
+    delivered: set[int] = set()
+    for (delivery, device), result in zip(owners, results, strict=True):
+        outcome = outcomes[delivery.pk]
+        if result.outcome == PushOutcome.SENT:
+            receipts.append(
+                PushReceipt(delivery=delivery, token=device.token, message_id=result.message_id or "")
+            )
+            delivered.add(delivery.pk)
+        elif result.outcome in (
+            PushOutcome.UNREGISTERED,
+            PushOutcome.INVALID_TOKEN,
+            PushOutcome.SENDER_MISMATCH,
+        ):
+            dead[device.pk] = result.outcome.value
+            if result.outcome == PushOutcome.SENDER_MISMATCH:
+                logger.warning("push: device %s belongs to another FCM sender; disabled", device.pk)
+        elif result.outcome in (PushOutcome.RETRY, PushOutcome.QUOTA):
+            outcome.status = DeliveryStatus.PENDING
+            outcome.error = result.error or result.outcome.value
+            outcome.retry_after = max(outcome.retry_after or 0, result.retry_after or 0) or None
+        elif outcome.status != DeliveryStatus.PENDING:
+            outcome.status, outcome.error = DeliveryStatus.FAILED, result.error or "rejected by FCM"
+    for delivery in deliveries:
+        outcome = outcomes[delivery.pk]
+        devices_left = [
+            device for device in devices.get(delivery.notification.user_id, []) if device.pk not in dead
+        ]
+        if outcome.status == DeliveryStatus.SENT and not devices_left and delivery.pk not in delivered:
+            outcome.status, outcome.error = DeliveryStatus.SKIPPED, "every device was rejected by FCM"
+    with transaction.atomic():
+        PushReceipt.objects.bulk_create(receipts, ignore_conflicts=True, batch_size=1000)
+        for reason in set(dead.values()):
+            Device.objects.filter(pk__in=[pk for pk, why in dead.items() if why == reason]).update(
+                disabled_at=timezone.now(), disabled_reason=reason
+            )
+    return outcomes
+
+
+_PERMANENT_SMTP_CODES = range(500, 600)
+
+
+def _send_email(deliveries: list[Delivery], readers: dict[int, Reader]) -> dict[int, Outcome]:
+    outcomes: dict[int, Outcome] = {}
+    try:
+        smtp = get_connection(fail_silently=False)
+        smtp.open()
+    except (OSError, smtplib.SMTPException) as error:
+        logger.warning("email: cannot reach the mail server: %s", error)
+        return {delivery.pk: Outcome(DeliveryStatus.PENDING, f"connect: {error}") for delivery in deliveries}
+    try:
+        for delivery in deliveries:
+            outcomes[delivery.pk] = _send_one_email(smtp, delivery, readers[delivery.notification.user_id])
+    finally:
+        try:
+            smtp.close()
+        except (OSError, smtplib.SMTPException):
+            pass
+    return outcomes
+
+
+def _send_one_email(smtp, delivery: Delivery, reader: Reader) -> Outcome:
+    notification = delivery.notification
+    address = notification.user.email
+    if not address or not notification.user.is_active:
+        return Outcome(DeliveryStatus.SKIPPED, "no active address")
+    title, body = _texts(notification, reader)
+    with translation.override(reader.language):
+        context = {"title": title, "body": body, "language": reader.language}
+        text = render_to_string("notifications/email/notification.txt", context)
+        html = render_to_string("notifications/email/notification.html", context)
+    message = EmailMultiAlternatives(
+        subject=f"{settings.ACCOUNT_EMAIL_SUBJECT_PREFIX}{title}",
+        body=text,
+        to=[address],
+        connection=smtp,
+        headers={"X-EM-Notification": str(notification.pk)},
+    )
+    message.attach_alternative(html, "text/html")
+    try:
+        message.send()
+    except smtplib.SMTPRecipientsRefused as error:
+        codes = [code for code, _text in error.recipients.values()]
+        if all(code in _PERMANENT_SMTP_CODES for code in codes):
+            return Outcome(DeliveryStatus.FAILED, f"refused: {error.recipients}")
+        return Outcome(DeliveryStatus.PENDING, f"refused for now: {error.recipients}")
+    except smtplib.SMTPResponseException as error:
+        status = DeliveryStatus.FAILED if error.smtp_code in _PERMANENT_SMTP_CODES else DeliveryStatus.PENDING
+        return Outcome(status, f"{error.smtp_code} {error.smtp_error!r}")
+    except (OSError, smtplib.SMTPException) as error:
+        return Outcome(DeliveryStatus.PENDING, f"{error.__class__.__name__}: {error}")
+    return Outcome()
+
+
+def _record(deliveries: list[Delivery], report: Report, *, now: dt.datetime) -> None:
+    """Writes each claimed delivery's outcome; a retry past the last attempt is a failure."""
+    for delivery in deliveries:
+        outcome = report.outcomes[delivery.pk]
+        delivery.claimed_at = None
+        delivery.last_error = outcome.error[:2000]
+        if (
+            outcome.status == DeliveryStatus.PENDING
+            and delivery.attempts >= settings.NOTIFICATION_MAX_ATTEMPTS
+        ):
+            outcome.status = DeliveryStatus.FAILED
+            delivery.last_error = f"gave up after {delivery.attempts} attempts: {outcome.error}"[:2000]
+        delivery.status = outcome.status
+        if outcome.status == DeliveryStatus.PENDING:
+            delivery.next_attempt_at = now + retry_delay(delivery.attempts, at_least=outcome.retry_after)
+            report.retried += 1
+        elif outcome.status == DeliveryStatus.SENT:
+            delivery.sent_at = now
+            report.sent += 1
+        elif outcome.status == DeliveryStatus.FAILED:
+            report.failed += 1
+        else:
+            report.skipped += 1
+    Delivery.objects.bulk_update(
+        deliveries, ["status", "claimed_at", "last_error", "next_attempt_at", "sent_at"], batch_size=500
+    )
+
+
+def deliveries_sweep(*, now: dt.datetime | None = None) -> int:
+    """Releases lost claims and hands out every due delivery again. Safe to run twice at once: the
+    claim decides who sends."""
+    now = now or timezone.now()
+    released = Delivery.objects.filter(status=DeliveryStatus.SENDING, claimed_at__lt=now - LEASE).update(
+        status=DeliveryStatus.PENDING, claimed_at=None, next_attempt_at=now
+    )
+    if released:
+        logger.warning("notifications: released %d deliveries whose worker was lost", released)
+    due = list(
+        Delivery.objects.filter(status=DeliveryStatus.PENDING)
+        .filter(Q(attempts__gt=0, next_attempt_at__lte=now) | Q(next_attempt_at__lte=now - SWEEP_GRACE))
+        .order_by("id")
+        .values_list("pk", flat=True)[:SWEEP_LIMIT]
+    )
+    deliveries_dispatch(due)
+    return len(due)
+
+
+@transaction.atomic
+def deliveries_retry_failed(*, ids: Sequence[int]) -> int:
+    """An operator's retry of failed deliveries (admin action): they start again with fresh attempts."""
+    failed = list(
+        Delivery.objects.filter(pk__in=ids, status=DeliveryStatus.FAILED).values_list("pk", flat=True)
+    )
+    Delivery.objects.filter(pk__in=failed).update(
+        status=DeliveryStatus.PENDING, attempts=0, next_attempt_at=timezone.now(), last_error=""
+    )
+    transaction.on_commit(lambda: deliveries_dispatch(failed))
+    return len(failed)
