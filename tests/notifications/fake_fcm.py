@@ -70,6 +70,9 @@ class FakeFcm:
         self.token_requests = 0
         self._lock = threading.Lock()  # handlers run on the server's loop, tests read from theirs
         self._loop: asyncio.AbstractEventLoop | None = None
+        # Closed by hold(): requests wait unanswered, as if FCM were slow, until release().
+        self._gate: asyncio.Event | None = None
+        self.waiting = 0
         self._runner: web.AppRunner | None = None
         self._thread: threading.Thread | None = None
 
@@ -103,6 +106,15 @@ class FakeFcm:
                 "accepted": len(self.accepted),
                 "duplicates": sum(count - 1 for count in pairs.values()),
             }
+
+    def hold(self) -> None:
+        """Keeps every new send request waiting (the test can then kill a client mid-request)."""
+        assert self._loop is not None and self._gate is not None
+        self._loop.call_soon_threadsafe(self._gate.clear)
+
+    def release(self) -> None:
+        assert self._loop is not None and self._gate is not None
+        self._loop.call_soon_threadsafe(self._gate.set)
 
     def reset(self) -> None:
         with self._lock:
@@ -155,6 +167,16 @@ class FakeFcm:
         if flaky and attempt <= int(flaky.group(1)):
             return _error(503, "UNAVAILABLE", "The service is currently unavailable.", "UNAVAILABLE")
 
+        if self._gate is not None and not self._gate.is_set():
+            with self._lock:
+                self.waiting += 1
+            await self._gate.wait()
+            with self._lock:
+                self.waiting -= 1
+            if request.transport is None or request.transport.is_closing():
+                # The client died while we held its request: never answered, so never accepted.
+                return web.Response(status=499)
+
         project = request.match_info["project"]
         accepted = Accepted(
             token=token,
@@ -184,6 +206,8 @@ class FakeFcm:
         return web.json_response(self.stats())
 
     async def start_async(self) -> None:
+        self._gate = asyncio.Event()
+        self._gate.set()
         self._runner = web.AppRunner(self.make_app(), access_log=None)
         await self._runner.setup()
         # A backlog above send_each's burst of 500 connects, so none waits for a SYN retransmit.
