@@ -118,3 +118,14 @@ def test_the_push_text_is_in_the_agents_language(fcm, agent):
     [accepted] = fcm.accepted
     assert accepted.message["notification"]["title"] == "Planning gewijzigd"
     assert accepted.android_collapse_key == f"n{accepted.notification_id}"
+
+
+def test_a_sender_mismatch_disables_and_flags_the_device(fcm, agent, caplog):
+    _device(agent, "phone-6")
+    foreign = _device(agent, "mismatch-6")
+
+    deliveries_send(ids=[_push_delivery(agent).pk])
+
+    foreign.refresh_from_db()
+    assert foreign.disabled_reason == "sender_mismatch"
+    assert "another FCM sender" in caplog.text
