@@ -278,31 +278,46 @@ def _send_one_email(smtp, delivery: Delivery, reader: Reader) -> Outcome:
 
 
 def _record(deliveries: list[Delivery], report: Report, *, now: dt.datetime) -> None:
-    """Writes each claimed delivery's outcome; a retry past the last attempt is a failure."""
+    """Writes each claimed delivery's outcome: one UPDATE per distinct outcome (sent, skipped or
+    failed with the same error), one per retried row (each has its own jittered time). A retry past
+    the last attempt is a failure. (bulk_update's CASE per row cost 0.7 s per 500 rows.)"""
+    groups: dict[tuple[str, str], list[int]] = defaultdict(list)
+    retries: list[tuple[int, dt.datetime, str]] = []
     for delivery in deliveries:
         outcome = report.outcomes[delivery.pk]
-        delivery.claimed_at = None
-        delivery.last_error = outcome.error[:2000]
+        error = outcome.error[:2000]
         if (
             outcome.status == DeliveryStatus.PENDING
             and delivery.attempts >= settings.NOTIFICATION_MAX_ATTEMPTS
         ):
             outcome.status = DeliveryStatus.FAILED
-            delivery.last_error = f"gave up after {delivery.attempts} attempts: {outcome.error}"[:2000]
-        delivery.status = outcome.status
+            error = f"gave up after {delivery.attempts} attempts: {outcome.error}"[:2000]
         if outcome.status == DeliveryStatus.PENDING:
-            delivery.next_attempt_at = now + retry_delay(delivery.attempts, at_least=outcome.retry_after)
+            retries.append(
+                (delivery.pk, now + retry_delay(delivery.attempts, at_least=outcome.retry_after), error)
+            )
             report.retried += 1
-        elif outcome.status == DeliveryStatus.SENT:
-            delivery.sent_at = now
+            continue
+        groups[(outcome.status, error)].append(delivery.pk)
+        if outcome.status == DeliveryStatus.SENT:
             report.sent += 1
         elif outcome.status == DeliveryStatus.FAILED:
             report.failed += 1
         else:
             report.skipped += 1
-    Delivery.objects.bulk_update(
-        deliveries, ["status", "claimed_at", "last_error", "next_attempt_at", "sent_at"], batch_size=500
-    )
+    with transaction.atomic():
+        for (status, error), ids in groups.items():
+            sent_at = now if status == DeliveryStatus.SENT else None
+            Delivery.objects.filter(pk__in=ids).update(
+                status=status, claimed_at=None, last_error=error, sent_at=sent_at
+            )
+        for pk, next_attempt_at, error in retries:
+            Delivery.objects.filter(pk=pk).update(
+                status=DeliveryStatus.PENDING,
+                claimed_at=None,
+                last_error=error,
+                next_attempt_at=next_attempt_at,
+            )
 
 
 def deliveries_sweep(*, now: dt.datetime | None = None) -> int:
