@@ -46,3 +46,9 @@ def test_devices_unused_for_90_days_are_pruned(agent):
         assert prune_devices() == 0
 
     assert list(Device.objects.values_list("token", flat=True)) == ["new-phone"]
+
+
+def test_a_sweep_that_cannot_start_within_its_minute_is_dropped():
+    sweep = PeriodicTask.objects.get(task="notifications.sweep_deliveries")
+
+    assert sweep.interval.every == 60 and sweep.expire_seconds == 55

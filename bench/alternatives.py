@@ -1,0 +1,189 @@
+"""Measures the two hot spots of a delivery batch against cheaper ways of doing the same work.
+
+    .venv/bin/python bench/fanout.py --agents 2000 --no-ceiling   # once: creates em_agent_bench
+    .venv/bin/python bench/alternatives.py [--messages 1000] [--repeat 3]
+
+In this process, against the benchmark's database and a fake FCM server in a separate process:
+  record:  notifications.delivery._record's `bulk_update` of 500 deliveries (5 fields: a CASE WHEN per
+           field and row) versus one `UPDATE ... WHERE id IN (...)` per distinct outcome (all "sent" in
+           the common case: one statement);
+  send:    FcmGateway.send (firebase-admin `send_each`, one thread per message, 500 a chunk) versus
+           `messaging.send_each_async` (httpx, one event loop) and versus `messaging.send` from a
+           pool of 32 threads, for the same messages.
+Nothing in the project is changed: the alternatives are written here, for comparison only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import concurrent.futures
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.fanout import DB_NAME, Children, free_port, http_json  # noqa: E402
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--messages", type=int, default=1000)
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--db-name", default=DB_NAME)
+    args = parser.parse_args()
+
+    from tests.notifications.fake_fcm import write_service_account
+
+    workdir = Path(tempfile.mkdtemp(prefix="alternatives-"))
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    os.environ.update(
+        {
+            "DJANGO_SETTINGS_MODULE": "em_agent.settings",
+            "DATABASE_URL": f"postgres://postgres@127.0.0.1:5432/{args.db_name}",
+            "REDIS_URL": "redis://127.0.0.1:6379/13",
+            "CELERY_BROKER_URL": "redis://127.0.0.1:6379/13",
+            "CELERY_TASK_ALWAYS_EAGER": "0",
+            "FCM_CREDENTIALS_FILE": str(
+                write_service_account(workdir / "sa.json", token_uri=f"{base}/token")
+            ),
+            "FCM_SEND_URL": f"{base}/v1/projects/{{project_id}}/messages:send",
+        }
+    )
+    children = Children()
+    try:
+        children.start(
+            "fake-fcm",
+            [sys.executable, "-m", "tests.notifications.fake_fcm", "--port", str(port)],
+            env={**os.environ},
+            log_path=workdir / "fake_fcm.log",
+        )
+        for _ in range(100):
+            try:
+                http_json(f"{base}/stats", timeout=2)
+                break
+            except OSError:
+                time.sleep(0.1)
+        import django
+
+        django.setup()
+        # As in a worker started with `-l warning`: no INFO line per request (httpx logs each one).
+        import logging
+
+        logging.getLogger().setLevel(logging.WARNING)
+        record(args)
+        send(args, base)
+    finally:
+        children.stop_all()
+
+
+def record(args: argparse.Namespace) -> None:
+    from django.db import transaction
+    from django.utils import timezone
+
+    from notifications.delivery import Outcome, Report, _record
+    from notifications.models import Channel, Delivery
+
+    deliveries = list(Delivery.objects.filter(channel=Channel.PUSH).order_by("id")[:500])
+    print(f"\nrecord the outcome of {len(deliveries)} deliveries (all sent):")
+    for _ in range(args.repeat):
+        report = Report(outcomes={d.pk: Outcome() for d in deliveries})
+        with transaction.atomic():
+            start = time.perf_counter()
+            _record(deliveries, report, now=timezone.now())
+            project = time.perf_counter() - start
+            transaction.set_rollback(True)
+        with transaction.atomic():
+            start = time.perf_counter()
+            grouped_update(deliveries, report, now=timezone.now())
+            grouped = time.perf_counter() - start
+            transaction.set_rollback(True)
+        print(
+            f"  project _record (bulk_update): {project * 1000:7.1f} ms   one UPDATE per outcome: {grouped * 1000:6.1f} ms"
+        )
+
+
+def grouped_update(deliveries, report, *, now) -> None:
+    """What _record writes, as one UPDATE per distinct (status, error, next_attempt_at, sent_at)."""
+    from collections import defaultdict
+
+    from notifications.models import Delivery, DeliveryStatus
+
+    groups = defaultdict(list)
+    for delivery in deliveries:
+        outcome = report.outcomes[delivery.pk]
+        sent_at = now if outcome.status == DeliveryStatus.SENT else None
+        groups[(outcome.status, outcome.error[:2000], sent_at)].append(delivery.pk)
+    for (status, error, sent_at), pks in groups.items():
+        Delivery.objects.filter(pk__in=pks).update(
+            status=status, claimed_at=None, last_error=error, sent_at=sent_at
+        )
+
+
+def send(args: argparse.Namespace, base: str) -> None:
+    from firebase_admin import messaging
+
+    from notifications.models import Device
+    from notifications.push import PushMessage, _fcm_message, get_gateway
+
+    gateway = get_gateway()
+    tokens = list(Device.objects.order_by("id").values_list("token", flat=True)[: args.messages])
+    pushes = [
+        PushMessage(
+            token=token,
+            notification_id=i,
+            title="Schedule changed",
+            body="Your schedule for 1 December 2026 has changed.",
+            data={"date": "2026-12-01", "kind": "schedule_adjusted"},
+            collapse_key=f"n{i}",
+        )
+        for i, token in enumerate(tokens)
+    ]
+    print(f"\nsend {len(pushes)} messages to the fake FCM (one process, chunks of 500):")
+
+    def project() -> int:
+        return sum(1 for r in gateway.send(pushes) if r.outcome == "sent")
+
+    loop = asyncio.new_event_loop()
+
+    def send_each_async() -> int:
+        async def all_chunks() -> int:
+            ok = 0
+            for start in range(0, len(pushes), 500):
+                batch = await messaging.send_each_async(
+                    [_fcm_message(p) for p in pushes[start : start + 500]], app=gateway.app
+                )
+                ok += batch.success_count
+            return ok
+
+        # One loop kept for the process: firebase-admin's httpx client is bound to the loop it first
+        # ran on, so a fresh asyncio.run() per call fails with "Event loop is closed".
+        return loop.run_until_complete(all_chunks())
+
+    pool = concurrent.futures.ThreadPoolExecutor(32)
+
+    def send_pool32() -> int:
+        return sum(1 for _ in pool.map(lambda p: messaging.send(_fcm_message(p), app=gateway.app), pushes))
+
+    for name, func in [
+        ("project FcmGateway.send (send_each, 500 threads)", project),
+        ("messaging.send_each_async (httpx, event loop)", send_each_async),
+        ("messaging.send from 32 threads", send_pool32),
+    ]:
+        func()  # warm-up: connections
+        for _ in range(args.repeat):
+            http_json(f"{base}/reset", method="POST")
+            start = time.perf_counter()
+            ok = func()
+            seconds = time.perf_counter() - start
+            print(f"  {name:<50} {ok:5d} ok in {seconds:6.2f}s = {ok / seconds:6,.0f} msg/s")
+    pool.shutdown()
+    loop.close()
+
+
+if __name__ == "__main__":
+    main()

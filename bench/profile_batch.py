@@ -1,0 +1,198 @@
+"""Where one `deliveries_send` batch (one Celery task's work) spends its time.
+
+    .venv/bin/python bench/fanout.py --agents 2000 --no-ceiling   # once: creates em_agent_bench
+    .venv/bin/python bench/profile_batch.py [--batch 500] [--repeat 3] [--cprofile]
+
+Runs in this process (no Celery) against the benchmark's database and a fake FCM server started as a
+separate process, exactly the code a worker runs for one task: it resets `--batch` push deliveries to
+pending (and forgets their receipts), then calls `deliveries_send(ids=...)` `--repeat` times. Each
+phase is timed by wrapping the project's functions from outside (no project file is changed), and
+every SQL statement's round trip is timed with `connection.execute_wrapper`. `--cprofile` adds the
+main thread's cProfile (send_each's HTTP threads show up as the main thread waiting for them).
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import datetime as dt
+import functools
+import io
+import os
+import pstats
+import sys
+import tempfile
+import time
+from collections import defaultdict
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.fanout import DB_NAME, Children, free_port, http_json  # noqa: E402
+
+TIMES: dict[str, float] = defaultdict(float)
+COUNTS: dict[str, int] = defaultdict(int)
+
+
+def timed(name: str, func):
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        start = time.perf_counter()
+        try:
+            return func(*args, **kwargs)
+        finally:
+            TIMES[name] += time.perf_counter() - start
+            COUNTS[name] += 1
+
+    return wrapper
+
+
+def sql_timer(execute, sql, params, many, context):
+    start = time.perf_counter()
+    try:
+        return execute(sql, params, many, context)
+    finally:
+        words = sql.lstrip().split(None, 3)
+        verb = words[0].upper()
+        table = ""
+        if verb == "SELECT":
+            table = sql.split(" FROM ", 1)[1].split()[0] if " FROM " in sql else ""
+        elif verb in ("UPDATE",):
+            table = words[1]
+        elif verb == "INSERT":
+            table = words[2]
+        name = f"sql {verb} {table.strip(chr(34))}"
+        TIMES[name] += time.perf_counter() - start
+        COUNTS[name] += 1
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--batch", type=int, default=500)
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--db-name", default=DB_NAME)
+    parser.add_argument("--cprofile", action="store_true")
+    parser.add_argument("--whatif", default="", help="apply bench/whatif.py's changes first (see there)")
+    args = parser.parse_args()
+
+    from tests.notifications.fake_fcm import write_service_account
+
+    workdir = Path(tempfile.mkdtemp(prefix="profile-batch-"))
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    env = {
+        "DJANGO_SETTINGS_MODULE": "em_agent.settings",
+        "DATABASE_URL": f"postgres://postgres@127.0.0.1:5432/{args.db_name}",
+        "REDIS_URL": "redis://127.0.0.1:6379/13",
+        "CELERY_BROKER_URL": "redis://127.0.0.1:6379/13",
+        "CELERY_TASK_ALWAYS_EAGER": "0",
+        "FCM_CREDENTIALS_FILE": str(write_service_account(workdir / "sa.json", token_uri=f"{base}/token")),
+        "FCM_SEND_URL": f"{base}/v1/projects/{{project_id}}/messages:send",
+        "CONN_MAX_AGE": "60",
+    }
+    os.environ.update(env)
+    children = Children()
+    try:
+        children.start(
+            "fake-fcm",
+            [sys.executable, "-m", "tests.notifications.fake_fcm", "--port", str(port)],
+            env={**os.environ},
+            log_path=workdir / "fake_fcm.log",
+        )
+        for _ in range(100):
+            try:
+                http_json(f"{base}/stats", timeout=2)
+                break
+            except OSError:
+                time.sleep(0.1)
+        args.base = base
+        run(args)
+    finally:
+        children.stop_all()
+
+
+def run(args: argparse.Namespace) -> None:
+    import django
+
+    django.setup()
+    if args.whatif:
+        os.environ["BENCH_WHATIF"] = args.whatif
+        import bench.whatif  # noqa: F401  (patches on import)
+
+        print(f"WHAT-IF: project code patched by bench/whatif.py ({args.whatif})")
+    from django.db import connection
+    from django.db.models.query import QuerySet
+    from django.utils import timezone
+
+    from notifications import delivery, kinds, push
+    from notifications.models import Channel, Delivery, PushReceipt
+
+    ids = list(
+        Delivery.objects.filter(channel=Channel.PUSH)
+        .order_by("id")
+        .values_list("pk", flat=True)[: args.batch]
+    )
+    if len(ids) < args.batch:
+        raise SystemExit(f"only {len(ids)} push deliveries in {args.db_name}: run bench/fanout.py first")
+
+    def reset() -> None:
+        PushReceipt.objects.filter(delivery_id__in=ids).delete()
+        Delivery.objects.filter(pk__in=ids).update(
+            status="pending",
+            attempts=0,
+            claimed_at=None,
+            sent_at=None,
+            next_attempt_at=timezone.now() - dt.timedelta(seconds=1),
+        )
+
+    # Phase timers, from outside.
+    delivery.deliveries_claim = timed("claim (UPDATE ... RETURNING)", delivery.deliveries_claim)
+    delivery._readers = timed("_readers", delivery._readers)
+    delivery._send_push = timed("_send_push (all of it)", delivery._send_push)
+    delivery._texts = timed("  _texts (render title/body)", delivery._texts)
+    delivery._record = timed("_record (bulk_update of outcomes)", delivery._record)
+    push.FcmGateway.send = timed("  FcmGateway.send (encode + send_each)", push.FcmGateway.send)
+    push._fcm_message = timed("    _fcm_message (build Message)", push._fcm_message)
+    push.messaging.send_each = timed("    messaging.send_each (HTTP, 1 thread/msg)", push.messaging.send_each)
+    push.FcmGateway._send_chunk = timed("    FcmGateway._send_chunk (HTTP)", push.FcmGateway._send_chunk)
+    QuerySet.bulk_create = timed("QuerySet.bulk_create (receipts)", QuerySet.bulk_create)
+    QuerySet.bulk_update = timed("QuerySet.bulk_update", QuerySet.bulk_update)
+    kinds.data_for = timed("  kinds.data_for", kinds.data_for)
+
+    push.get_gateway()  # the gateway (firebase app, OAuth token) is built once per worker process
+    reset()
+    delivery.deliveries_send(ids=ids)  # warm-up: connections, templates, translations
+    for repeat in range(args.repeat):
+        reset()
+        http_json(f"{args.base}/reset", method="POST")
+        TIMES.clear()
+        COUNTS.clear()
+        profiler = cProfile.Profile() if args.cprofile and repeat == args.repeat - 1 else None
+        with connection.execute_wrapper(sql_timer):
+            start = time.perf_counter()
+            cpu = time.process_time()
+            if profiler:
+                profiler.enable()
+            report = delivery.deliveries_send(ids=ids)
+            if profiler:
+                profiler.disable()
+            total = time.perf_counter() - start
+            cpu = time.process_time() - cpu
+        print(
+            f"\nrun {repeat + 1}: {len(ids)} deliveries, {report.messages} messages, "
+            f"sent {report.sent}, in {total:.3f}s = {report.messages / total:,.0f} msg/s per process; "
+            f"CPU {cpu:.3f}s = {1000 * cpu / report.messages:.2f} ms/msg"
+            + (" (under cProfile)" if profiler else "")
+        )
+        for name, seconds in sorted(
+            TIMES.items(), key=lambda item: (not item[0].startswith("sql"), -item[1])
+        ):
+            print(f"  {name:<52} {seconds:7.3f}s  {100 * seconds / total:5.1f}%  x{COUNTS[name]}")
+        if profiler:
+            out = io.StringIO()
+            pstats.Stats(profiler, stream=out).sort_stats("tottime").print_stats(25)
+            print(out.getvalue())
+
+
+if __name__ == "__main__":
+    main()
