@@ -152,8 +152,11 @@ def _send_push(deliveries: list[Delivery], readers: dict[int, Reader], report: R
     outcomes: dict[int, Outcome] = {}
     for delivery in deliveries:
         notification = delivery.notification
-        targets = devices.get(notification.user_id, [])
+        targets = devices.get(notification.user_id, []) if notification.user.is_active else []
         pending = [device for device in targets if (delivery.pk, device.token) not in already]
+        if not notification.user.is_active:
+            outcomes[delivery.pk] = Outcome(DeliveryStatus.SKIPPED, "the user is deactivated")
+            continue
         if not targets:
             outcomes[delivery.pk] = Outcome(DeliveryStatus.SKIPPED, "no trusted device")
             continue

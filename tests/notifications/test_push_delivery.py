@@ -129,3 +129,16 @@ def test_a_sender_mismatch_disables_and_flags_the_device(fcm, agent, caplog):
     foreign.refresh_from_db()
     assert foreign.disabled_reason == "sender_mismatch"
     assert "another FCM sender" in caplog.text
+
+
+def test_nothing_is_pushed_to_a_deactivated_agent(fcm, agent):
+    _device(agent, "phone-7")
+    delivery = _push_delivery(agent)
+    agent.user.is_active = False
+    agent.user.save()
+
+    deliveries_send(ids=[delivery.pk])
+
+    delivery.refresh_from_db()
+    assert delivery.status == DeliveryStatus.SKIPPED
+    assert fcm.stats()["requests"] == 0
