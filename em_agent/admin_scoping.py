@@ -5,7 +5,7 @@ filters and the choices of related fields. What cannot be scoped is refused, not
 """
 
 from django.contrib import admin
-from django.db.models import Model, QuerySet
+from django.db.models import Model, Q, QuerySet
 from django.http import HttpRequest
 
 
@@ -19,9 +19,10 @@ def is_supervisor(request: HttpRequest) -> bool:
 
 
 class OrganizationScopedAdmin(admin.ModelAdmin):
-    """Set `organization_path` to the lookup from the model to its organisation id."""
+    """Set `organization_path` to the lookup from the model to its organisation id, or to several
+    lookups of which any may match (a notification's recipient is an agent or a supervisor)."""
 
-    organization_path: str = "organization"
+    organization_path: str | tuple[str, ...] = "organization"
     supervisor_actions: frozenset[str] = frozenset({"view", "change"})
 
     def get_queryset(self, request: HttpRequest) -> QuerySet:
@@ -29,7 +30,15 @@ class OrganizationScopedAdmin(admin.ModelAdmin):
         if request.user.is_superuser:
             return queryset
         if is_supervisor(request):
-            return queryset.filter(**{self.organization_path: organization_of(request)})
+            paths = (
+                (self.organization_path,)
+                if isinstance(self.organization_path, str)
+                else self.organization_path
+            )
+            condition = Q()
+            for path in paths:
+                condition |= Q(**{path: organization_of(request)})
+            return queryset.filter(condition).distinct() if len(paths) > 1 else queryset.filter(condition)
         return queryset.none()
 
     def _supervisor_may(self, request: HttpRequest, action: str) -> bool:

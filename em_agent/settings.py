@@ -223,6 +223,8 @@ STORAGES = {
 
 EMAIL_CONFIG = env.email("EMAIL_URL", default="consolemail://")
 vars().update(EMAIL_CONFIG)
+# A hanging mail server must not hold a delivery batch until the task's hard time limit.
+EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=10)
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="EM Agent <no-reply@em-agent.local>")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
 

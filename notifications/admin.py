@@ -1,4 +1,5 @@
 from django.contrib import admin, messages
+from django.db.models import Q
 from django.http import HttpRequest
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
@@ -25,7 +26,10 @@ class OrganizationFilter(admin.SimpleListFilter):
 
     def queryset(self, request, queryset):
         if self.value():
-            return queryset.filter(**{f"{self.path}__agent__organization": self.value()})
+            return queryset.filter(
+                Q(**{f"{self.path}__agent__organization": self.value()})
+                | Q(**{f"{self.path}__organization": self.value()})
+            )
         return queryset
 
 
@@ -48,6 +52,7 @@ class DeviceAdmin(OrganizationScopedAdmin):
     ]
     list_filter = ["platform", "trusted", ("disabled_at", admin.EmptyFieldListFilter), "agent__organization"]
     search_fields = ["agent__name", "agent__user__email"]
+    list_select_related = ["agent__user"]
     readonly_fields = [
         "agent",
         "token",
@@ -73,7 +78,7 @@ class DeliveryInline(admin.TabularInline):
 
 @admin.register(Notification)
 class NotificationAdmin(OrganizationScopedAdmin):
-    organization_path = "user__agent__organization"
+    organization_path = ("user__agent__organization", "user__organization")
     supervisor_actions = frozenset({"view"})
     list_display = ["kind", "user", "created_at", "acknowledged_at", "deleted_at"]
     list_filter = ["kind", NotificationOrganizationFilter, ("acknowledged_at", admin.EmptyFieldListFilter)]
@@ -86,7 +91,7 @@ class NotificationAdmin(OrganizationScopedAdmin):
 
 @admin.register(Delivery)
 class DeliveryAdmin(OrganizationScopedAdmin):
-    organization_path = "notification__user__agent__organization"
+    organization_path = ("notification__user__agent__organization", "notification__user__organization")
     supervisor_actions = frozenset({"view", "change"})
     list_display = [
         "notification",

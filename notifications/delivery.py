@@ -63,11 +63,13 @@ def deliveries_claim(*, ids: Sequence[int], now: dt.datetime) -> list[int]:
         return []
     table = Delivery._meta.db_table
     placeholders = ", ".join(["%s"] * len(ids))
+    # Raw SQL: the datetime as the ORM stores it (SQLite keeps text, which must compare alike).
+    stamp = connection.ops.adapt_datetimefield_value(now)
     with connection.cursor() as cursor:
         cursor.execute(
             f"UPDATE {table} SET status = %s, claimed_at = %s, attempts = attempts + 1 "  # noqa: S608  (no user input)
             f"WHERE id IN ({placeholders}) AND status = %s AND next_attempt_at <= %s RETURNING id",
-            [DeliveryStatus.SENDING, now, *ids, DeliveryStatus.PENDING, now],
+            [DeliveryStatus.SENDING, stamp, *ids, DeliveryStatus.PENDING, stamp],
         )
         return [row[0] for row in cursor.fetchall()]
 
@@ -107,7 +109,7 @@ def deliveries_send(*, ids: Sequence[int]) -> Report:
         report.outcomes.update(_send_push(by_channel[Channel.PUSH], readers, report))
     if by_channel[Channel.EMAIL]:
         report.outcomes.update(_send_email(by_channel[Channel.EMAIL], readers))
-    _record(deliveries, report, now=timezone.now())
+    _record(deliveries, report, claimed_at=now, now=timezone.now())
     return report
 
 
@@ -163,7 +165,11 @@ def _send_push(deliveries: list[Delivery], readers: dict[int, Reader], report: R
         outcomes[delivery.pk] = Outcome()  # sent, unless a message below says otherwise
         if not pending:
             continue
-        title, body = _texts(notification, readers[notification.user_id])
+        try:
+            title, body = _texts(notification, readers[notification.user_id])
+        except (KeyError, ValueError) as error:  # a bad row fails alone, never the batch
+            outcomes[delivery.pk] = Outcome(DeliveryStatus.FAILED, f"cannot render: {error}")
+            continue
         data = {
             key: str(value)
             for key, value in kinds.data_for(kinds.kind_get(notification.kind), notification.params).items()
@@ -187,7 +193,8 @@ def _send_push(deliveries: list[Delivery], readers: dict[int, Reader], report: R
     report.messages += len(messages)
     receipts: list[PushReceipt] = []
     dead: dict[int, str] = {}
-    delivered: set[int] = set()
+    delivered = {delivery_id for delivery_id, _token in already}  # earlier attempts count too
+    rejected: dict[int, str] = {}  # permanent errors of single messages
     for (delivery, device), result in zip(owners, results, strict=True):
         outcome = outcomes[delivery.pk]
         if result.outcome == PushOutcome.SENT:
@@ -207,10 +214,15 @@ def _send_push(deliveries: list[Delivery], readers: dict[int, Reader], report: R
             outcome.status = DeliveryStatus.PENDING
             outcome.error = result.error or result.outcome.value
             outcome.retry_after = max(outcome.retry_after or 0, result.retry_after or 0) or None
-        elif outcome.status != DeliveryStatus.PENDING:
-            outcome.status, outcome.error = DeliveryStatus.FAILED, result.error or "rejected by FCM"
+        else:
+            rejected[delivery.pk] = result.error or "rejected by FCM"
     for delivery in deliveries:
         outcome = outcomes[delivery.pk]
+        if delivery.pk in rejected and outcome.status == DeliveryStatus.SENT:
+            # Delivered to some device: sent, with the other device's error kept for the admin.
+            delivered_somewhere = delivery.pk in delivered
+            outcome.status = DeliveryStatus.SENT if delivered_somewhere else DeliveryStatus.FAILED
+            outcome.error = rejected[delivery.pk]
         devices_left = [
             device for device in devices.get(delivery.notification.user_id, []) if device.pk not in dead
         ]
@@ -252,7 +264,10 @@ def _send_one_email(smtp, delivery: Delivery, reader: Reader) -> Outcome:
     address = notification.user.email
     if not address or not notification.user.is_active:
         return Outcome(DeliveryStatus.SKIPPED, "no active address")
-    title, body = _texts(notification, reader)
+    try:
+        title, body = _texts(notification, reader)
+    except (KeyError, ValueError) as error:
+        return Outcome(DeliveryStatus.FAILED, f"cannot render: {error}")
     with translation.override(reader.language):
         context = {"title": title, "body": body, "language": reader.language}
         text = render_to_string("notifications/email/notification.txt", context)
@@ -280,7 +295,7 @@ def _send_one_email(smtp, delivery: Delivery, reader: Reader) -> Outcome:
     return Outcome()
 
 
-def _record(deliveries: list[Delivery], report: Report, *, now: dt.datetime) -> None:
+def _record(deliveries: list[Delivery], report: Report, *, claimed_at: dt.datetime, now: dt.datetime) -> None:
     """Writes each claimed delivery's outcome: one UPDATE per distinct outcome (sent, skipped or
     failed with the same error), one per retried row (each has its own jittered time). A retry past
     the last attempt is a failure. (bulk_update's CASE per row cost 0.7 s per 500 rows.)"""
@@ -308,14 +323,15 @@ def _record(deliveries: list[Delivery], report: Report, *, now: dt.datetime) -> 
             report.failed += 1
         else:
             report.skipped += 1
+    # Only rows still under this task's claim: if the task outlived its lease, the sweeper has handed
+    # them to another, whose outcome must not be overwritten.
+    ours = Delivery.objects.filter(status=DeliveryStatus.SENDING, claimed_at=claimed_at)
     with transaction.atomic():
         for (status, error), ids in groups.items():
             sent_at = now if status == DeliveryStatus.SENT else None
-            Delivery.objects.filter(pk__in=ids).update(
-                status=status, claimed_at=None, last_error=error, sent_at=sent_at
-            )
+            ours.filter(pk__in=ids).update(status=status, claimed_at=None, last_error=error, sent_at=sent_at)
         for pk, next_attempt_at, error in retries:
-            Delivery.objects.filter(pk=pk).update(
+            ours.filter(pk=pk).update(
                 status=DeliveryStatus.PENDING,
                 claimed_at=None,
                 last_error=error,
@@ -327,9 +343,14 @@ def deliveries_sweep(*, now: dt.datetime | None = None) -> int:
     """Releases lost claims and hands out every due delivery again. Safe to run twice at once: the
     claim decides who sends."""
     now = now or timezone.now()
-    released = Delivery.objects.filter(status=DeliveryStatus.SENDING, claimed_at__lt=now - LEASE).update(
-        status=DeliveryStatus.PENDING, claimed_at=None, next_attempt_at=now
+    lost = Delivery.objects.filter(status=DeliveryStatus.SENDING, claimed_at__lt=now - LEASE)
+    # A delivery that keeps killing its worker is not handed out forever.
+    lost.filter(attempts__gte=settings.NOTIFICATION_MAX_ATTEMPTS).update(
+        status=DeliveryStatus.FAILED,
+        claimed_at=None,
+        last_error="gave up: the worker was lost on every attempt",
     )
+    released = lost.update(status=DeliveryStatus.PENDING, claimed_at=None, next_attempt_at=now)
     if released:
         logger.warning("notifications: released %d deliveries whose worker was lost", released)
     due = list(

@@ -166,6 +166,8 @@ def params_validate(kind: Kind, params: dict) -> dict:
     for name, value in params.items():
         fmt = expected[name]
         if fmt == "date":
+            if isinstance(value, dt.datetime):
+                raise ValueError(f"{kind.name}: {name} is a calendar date, not a datetime")
             stored[name] = (value if isinstance(value, dt.date) else dt.date.fromisoformat(value)).isoformat()
         elif fmt == "datetime":
             if not isinstance(value, dt.datetime) or value.tzinfo is None:

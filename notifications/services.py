@@ -80,6 +80,10 @@ def notify_each(
         raise ValueError(f"{kind} offers actions and needs an expiry")
     if not items:
         return []
+    if definition.audience == "agent" and not all(
+        isinstance(recipient, Agent) for recipient, _params in items
+    ):
+        raise ValueError(f"{kind} is for agents")
     now = timezone.now()
     user_ids = [_user_id_of(recipient) for recipient, _params in items]
     notifications = Notification.objects.bulk_create(
@@ -108,7 +112,8 @@ def notify_each(
     Delivery.objects.bulk_create(deliveries, batch_size=2000)
     ids = [delivery.pk for delivery in deliveries]
     # After commit only: a notification of a change that rolls back is never sent.
-    transaction.on_commit(lambda: deliveries_dispatch(ids))
+    # Robust: a broker outage must not turn a committed change into an error; the sweeper delivers.
+    transaction.on_commit(lambda: deliveries_dispatch(ids), robust=True)
     return notifications
 
 

@@ -63,3 +63,29 @@ def test_a_superuser_sees_every_delivery(agent, outsider):
     listing = _admin(UserFactory(is_staff=True, is_superuser=True)).get("/admin/notifications/delivery/")
 
     assert listing.context["cl"].result_count == 4
+
+
+def test_a_supervisor_sees_the_notifications_sent_to_supervisors_of_its_organisation(supervisor, other_org):
+    from tests.factories import SupervisorFactory
+
+    theirs = SupervisorFactory(organization=other_org)
+    params = {"request_id": 3, "agent_name": "Alice", "start_date": "2026-12-07", "end_date": "2026-12-08"}
+    notify(recipients=[supervisor, theirs], kind="time_off_cancelled", params=params)
+
+    listing = _admin(supervisor).get("/admin/notifications/notification/")
+
+    assert listing.context["cl"].result_count == 1
+    assert b"sam@contoso.test" in listing.content
+
+
+def test_a_supervisor_cannot_retry_another_organisations_delivery(supervisor, outsider):
+    notify(recipients=[outsider], kind="schedule_adjusted", params={"date": "2026-12-03"})
+    theirs = Delivery.objects.get(channel=Channel.EMAIL)
+    Delivery.objects.filter(pk=theirs.pk).update(status=DeliveryStatus.FAILED)
+
+    _admin(supervisor).post(
+        "/admin/notifications/delivery/", {"action": "retry_failed", "_selected_action": [theirs.pk]}
+    )
+
+    theirs.refresh_from_db()
+    assert theirs.status == DeliveryStatus.FAILED

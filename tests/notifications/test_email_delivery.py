@@ -206,3 +206,54 @@ def test_running_every_delivery_task_twice_sends_nothing_twice(smtp, org):
     deliveries_sweep()
 
     assert sorted(message["To"] for message in smtp.messages) == sorted(agent.user.email for agent in agents)
+
+
+@pytest.mark.django_db
+def test_the_text_part_is_not_html_escaped(smtp, agent, teammate):
+    teammate.name = "O'Brien & <Co>"
+    notification = notify(
+        recipients=[agent],
+        kind="swap_accepted",
+        params={"swap_id": 4, "by_name": teammate.name, "date": "2026-12-03"},
+    )[0]
+
+    deliveries_send(ids=[_email_delivery(notification).pk])
+
+    text = smtp.messages[0].get_body(preferencelist=("plain",)).get_content()
+    assert "O'Brien & <Co> accepted" in text
+
+
+@pytest.mark.django_db
+def test_a_delivery_that_loses_its_worker_every_time_ends_failed(smtp, agent, settings):
+    settings.NOTIFICATION_MAX_ATTEMPTS = 3
+    delivery = _email_delivery(
+        notify(recipients=[agent], kind="schedule_adjusted", params={"date": "2026-12-03"})[0]
+    )
+    long_ago = dt.datetime.now(dt.UTC) - LEASE - dt.timedelta(minutes=1)
+    Delivery.objects.filter(pk=delivery.pk).update(
+        status=DeliveryStatus.SENDING, claimed_at=long_ago, attempts=3
+    )
+
+    deliveries_sweep()
+
+    delivery.refresh_from_db()
+    assert delivery.status == DeliveryStatus.FAILED
+    assert "worker was lost" in delivery.last_error
+    assert smtp.messages == []
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_workers_claiming_the_same_deliveries_send_each_once(postgres, smtp, org):
+    from tests.conftest import run_together
+    from tests.factories import AgentFactory
+
+    agents = AgentFactory.create_batch(40, organization=org)
+    notify(recipients=agents, kind="schedule_adjusted", params={"date": "2026-12-03"})  # sent on commit...
+    Delivery.objects.update(status=DeliveryStatus.PENDING, attempts=0)  # ...so hand them out again
+    smtp.messages.clear()
+    ids = list(Delivery.objects.filter(channel=Channel.EMAIL).values_list("pk", flat=True))
+
+    reports = run_together([lambda: deliveries_send(ids=ids) for _ in range(4)])
+
+    assert sum(report.sent for report in reports) == 40
+    assert sorted(message["To"] for message in smtp.messages) == sorted(agent.user.email for agent in agents)
