@@ -32,7 +32,8 @@ from notifications.push import PushMessage, PushOutcome, get_gateway
 
 logger = logging.getLogger(__name__)
 
-BATCH_SIZE = 500  # deliveries per task: FCM's send_each takes at most 500 messages a call
+BATCH_SIZE = 500  # deliveries per task
+PUSH_CHUNK = 500  # messages per gateway call: FCM's send_each takes at most 500
 # A claim older than this is taken for lost (its worker died): longer than any task may run.
 LEASE = dt.timedelta(seconds=settings.CELERY_TASK_TIME_LIMIT + 300)
 # New rows are handed out by the task enqueued on commit; the sweeper leaves them this long first.
@@ -189,18 +190,30 @@ def _send_push(deliveries: list[Delivery], readers: dict[int, Reader], report: R
             owners.append((delivery, device))
     if not messages:
         return outcomes
-    results = get_gateway().send(messages)
+    gateway = get_gateway()
+    results = []
+    for start in range(0, len(messages), PUSH_CHUNK):
+        chunk = messages[start : start + PUSH_CHUNK]
+        chunk_results = gateway.send(chunk)
+        # Receipts right after each chunk: a worker lost later re-sends at most the chunk in flight.
+        PushReceipt.objects.bulk_create(
+            [
+                PushReceipt(delivery=delivery, token=device.token, message_id=result.message_id or "")
+                for (delivery, device), result in zip(
+                    owners[start : start + PUSH_CHUNK], chunk_results, strict=True
+                )
+                if result.outcome == PushOutcome.SENT
+            ],
+            ignore_conflicts=True,
+        )
+        results.extend(chunk_results)
     report.messages += len(messages)
-    receipts: list[PushReceipt] = []
     dead: dict[int, str] = {}
     delivered = {delivery_id for delivery_id, _token in already}  # earlier attempts count too
     rejected: dict[int, str] = {}  # permanent errors of single messages
     for (delivery, device), result in zip(owners, results, strict=True):
         outcome = outcomes[delivery.pk]
         if result.outcome == PushOutcome.SENT:
-            receipts.append(
-                PushReceipt(delivery=delivery, token=device.token, message_id=result.message_id or "")
-            )
             delivered.add(delivery.pk)
         elif result.outcome in (
             PushOutcome.UNREGISTERED,
@@ -228,12 +241,10 @@ def _send_push(deliveries: list[Delivery], readers: dict[int, Reader], report: R
         ]
         if outcome.status == DeliveryStatus.SENT and not devices_left and delivery.pk not in delivered:
             outcome.status, outcome.error = DeliveryStatus.SKIPPED, "every device was rejected by FCM"
-    with transaction.atomic():
-        PushReceipt.objects.bulk_create(receipts, ignore_conflicts=True, batch_size=1000)
-        for reason in set(dead.values()):
-            Device.objects.filter(pk__in=[pk for pk, why in dead.items() if why == reason]).update(
-                disabled_at=timezone.now(), disabled_reason=reason
-            )
+    for reason in set(dead.values()):
+        Device.objects.filter(pk__in=[pk for pk, why in dead.items() if why == reason]).update(
+            disabled_at=timezone.now(), disabled_reason=reason
+        )
     return outcomes
 
 

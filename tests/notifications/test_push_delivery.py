@@ -142,3 +142,28 @@ def test_nothing_is_pushed_to_a_deactivated_agent(fcm, agent):
     delivery.refresh_from_db()
     assert delivery.status == DeliveryStatus.SKIPPED
     assert fcm.stats()["requests"] == 0
+
+
+def test_receipts_are_written_after_each_chunk(org, monkeypatch):
+    from notifications.push import PushOutcome, PushResult
+    from tests.factories import AgentFactory
+
+    agents = AgentFactory.create_batch(300, organization=org)
+    for agent in agents:
+        _device(agent, f"a-{agent.pk}")
+        _device(agent, f"b-{agent.pk}", platform="ios")
+    notify(recipients=agents, kind="schedule_adjusted", params={"date": "2026-12-03"})
+    seen_before_each_call = []
+
+    class RecordingGateway:  # FCM's edge: what matters here is when receipts are written
+        def send(self, messages):
+            seen_before_each_call.append((len(messages), PushReceipt.objects.count()))
+            return [PushResult(m.token, PushOutcome.SENT, message_id=f"m/{m.token}") for m in messages]
+
+    monkeypatch.setattr(delivery_module, "get_gateway", lambda: RecordingGateway())
+    ids = list(Delivery.objects.filter(channel=Channel.PUSH).values_list("pk", flat=True))
+
+    deliveries_send(ids=ids)
+
+    assert seen_before_each_call == [(500, 0), (100, 500)]
+    assert PushReceipt.objects.count() == 600
