@@ -149,18 +149,42 @@ def http_json(url: str, *, method: str = "GET", timeout: float = 60.0) -> dict:
 # --- memory of a process tree, from /proc -------------------------------------------------------
 
 
-def _children_map() -> dict[int, list[int]]:
-    children: dict[int, list[int]] = {}
+def start_fake_fcm(children: Children, *, port: int, env: dict, workdir: Path) -> subprocess.Popen:
+    """The fake FCM server as its own process, once it answers."""
+    fake = children.start(
+        "fake-fcm",
+        [sys.executable, "-m", "tests.notifications.fake_fcm", "--port", str(port)],
+        env=env,
+        log_path=workdir / "fake_fcm.log",
+    )
+    deadline = time.monotonic() + 20
+    while True:
+        try:
+            http_json(f"http://127.0.0.1:{port}/stats", timeout=2)
+            return fake
+        except OSError:
+            if fake.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"the fake FCM did not start: see {workdir / 'fake_fcm.log'}") from None
+            time.sleep(0.1)
+
+
+def _proc_stats():
+    """(pid, raw /proc/PID/stat) of every process that still exists."""
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
             continue
         try:
             with open(f"/proc/{entry}/stat", "rb") as stat:
-                text = stat.read()
+                yield int(entry), stat.read()
         except OSError:
             continue
+
+
+def _children_map() -> dict[int, list[int]]:
+    children: dict[int, list[int]] = {}
+    for pid, text in _proc_stats():
         ppid = int(text[text.rindex(b")") + 2 :].split()[1])
-        children.setdefault(ppid, []).append(int(entry))
+        children.setdefault(ppid, []).append(pid)
     return children
 
 
@@ -234,17 +258,10 @@ TICKS = os.sysconf("SC_CLK_TCK")
 def cpu_snapshot() -> dict[int, tuple[str, float]]:
     """(command name, user + system CPU seconds) of every process."""
     snapshot = {}
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat", "rb") as stat:
-                text = stat.read()
-        except OSError:
-            continue
+    for pid, text in _proc_stats():
         comm = text[text.index(b"(") + 1 : text.rindex(b")")].decode(errors="replace")
         fields = text[text.rindex(b")") + 2 :].split()
-        snapshot[int(entry)] = (comm, (int(fields[11]) + int(fields[12])) / TICKS)
+        snapshot[pid] = (comm, (int(fields[11]) + int(fields[12])) / TICKS)
     return snapshot
 
 
@@ -598,21 +615,7 @@ def run(args: argparse.Namespace, messages: int, workdir: Path, children: Childr
     log(f"database {args.db_name} created and migrated; redis db {args.redis_db} flushed")
 
     # 2. Fake FCM, worker(s), beat.
-    fake = children.start(
-        "fake-fcm",
-        [sys.executable, "-m", "tests.notifications.fake_fcm", "--port", str(port)],
-        env=env,
-        log_path=workdir / "fake_fcm.log",
-    )
-    deadline = time.monotonic() + 20
-    while True:
-        try:
-            http_json(f"{base}/stats", timeout=2)
-            break
-        except OSError:
-            if fake.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"the fake FCM did not start: see {workdir / 'fake_fcm.log'}") from None
-            time.sleep(0.1)
+    fake = start_fake_fcm(children, port=port, env=env, workdir=workdir)
     log(f"fake FCM up at {base} (pid {fake.pid})")
 
     workers = []

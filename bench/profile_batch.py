@@ -28,7 +28,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.fanout import DB_NAME, Children, free_port, http_json  # noqa: E402
+from bench.fanout import DB_NAME, Children, free_port, http_json, start_fake_fcm  # noqa: E402
 
 TIMES: dict[str, float] = defaultdict(float)
 COUNTS: dict[str, int] = defaultdict(int)
@@ -93,18 +93,7 @@ def main() -> None:
     os.environ.update(env)
     children = Children()
     try:
-        children.start(
-            "fake-fcm",
-            [sys.executable, "-m", "tests.notifications.fake_fcm", "--port", str(port)],
-            env={**os.environ},
-            log_path=workdir / "fake_fcm.log",
-        )
-        for _ in range(100):
-            try:
-                http_json(f"{base}/stats", timeout=2)
-                break
-            except OSError:
-                time.sleep(0.1)
+        start_fake_fcm(children, port=port, env={**os.environ}, workdir=workdir)
         args.base = base
         run(args)
     finally:
