@@ -360,6 +360,14 @@ def seed(*, agents: int, devices: int) -> None:
         )
 
 
+def unfinished_push_deliveries() -> int:
+    from notifications.models import Channel, Delivery, DeliveryStatus
+
+    return Delivery.objects.filter(
+        channel=Channel.PUSH, status__in=[DeliveryStatus.PENDING, DeliveryStatus.SENDING]
+    ).count()
+
+
 def delivery_counts() -> dict[str, int]:
     from django.db.models import Count
 
@@ -723,18 +731,19 @@ def run(args: argparse.Namespace, messages: int, workdir: Path, children: Childr
 
     last_print = 0.0
     while True:
-        counts = delivery_counts()
+        # Cheap while the run lasts (the partial indexes of unfinished rows): a GROUP BY over the
+        # whole table five times a second cost PostgreSQL as much CPU as the claims themselves.
+        unfinished = unfinished_push_deliveries()
         elapsed = time.perf_counter() - start
-        finished = sum(counts.get(s, 0) for s in ("sent", "failed", "skipped"))
-        if finished >= args.agents:
+        if unfinished == 0:
             summary.total_seconds = elapsed
             break
         if elapsed - last_print >= 5:
-            log(f"  {elapsed:6.1f}s: deliveries {counts}")
+            log(f"  {elapsed:6.1f}s: {unfinished:,} push deliveries not yet sent")
             last_print = elapsed
         if elapsed > args.timeout:
             summary.timed_out = True
-            log(f"TIMEOUT after {args.timeout:.0f}s: {counts}")
+            log(f"TIMEOUT after {args.timeout:.0f}s: {delivery_counts()}")
             break
         for worker in workers:
             if worker.poll() is not None:

@@ -113,12 +113,24 @@ def _patch_gateway() -> None:
         push.FcmGateway._send_chunk = _send_chunk
 
 
-unknown = CHANGES - {"record", "trustenv", "pool32"}
+CHUNKS = {name for name in CHANGES if name.startswith("chunk") and name[5:].isdigit()}
+unknown = CHANGES - {"record", "trustenv", "pool32"} - CHUNKS
 if unknown:
     raise SystemExit(f"BENCH_WHATIF: unknown changes {sorted(unknown)}")
 if "record" in CHANGES:
     _patch_record()
 if CHANGES & {"trustenv", "pool32"}:
     _patch_gateway()
+if CHUNKS:
+    # chunk<N>: send_each calls of at most N messages (N threads each) instead of 500.
+    from notifications import push as _push
+
+    _push.MAX_CHUNK_SENT = int(next(iter(CHUNKS))[5:])
+    _init = _push.FcmGateway.__init__
+
+    def _init_chunked(self, app, *, send_url=None, chunk_size=_push.MAX_CHUNK):
+        _init(self, app, send_url=send_url, chunk_size=_push.MAX_CHUNK_SENT)
+
+    _push.FcmGateway.__init__ = _init_chunked
 
 __all__ = ["app"]

@@ -238,6 +238,9 @@ MAX_DEVICES_PER_AGENT = env.int("MAX_DEVICES_PER_AGENT", default=5)
 # Attempts per delivery (push or email) before it is marked failed, with exponential backoff from
 # 30 seconds to an hour between them (about 4 hours in all).
 NOTIFICATION_MAX_ATTEMPTS = env.int("NOTIFICATION_MAX_ATTEMPTS", default=8)
+# A delivery handed to a task and still unclaimed this long after is handed out again by the sweeper
+# (its task or the enqueue after commit was lost). Longer than a big fan-out's queue takes to drain.
+NOTIFICATION_REDISPATCH_AFTER_SECONDS = env.int("NOTIFICATION_REDISPATCH_AFTER_SECONDS", default=300)
 NOTIFICATION_RETENTION_DAYS = 30
 DEVICE_PRUNE_AFTER_DAYS = 90
 

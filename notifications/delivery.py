@@ -36,8 +36,9 @@ BATCH_SIZE = 500  # deliveries per task
 PUSH_CHUNK = 500  # messages per gateway call: FCM's send_each takes at most 500
 # A claim older than this is taken for lost (its worker died): longer than any task may run.
 LEASE = dt.timedelta(seconds=settings.CELERY_TASK_TIME_LIMIT + 300)
-# New rows are handed out by the task enqueued on commit; the sweeper leaves them this long first.
-SWEEP_GRACE = dt.timedelta(seconds=60)
+# A pending row handed to a task is handed out again by the sweeper when no task claimed it within
+# this long: the task was lost with its message, or the enqueue after commit never happened.
+REDISPATCH_AFTER = dt.timedelta(seconds=settings.NOTIFICATION_REDISPATCH_AFTER_SECONDS)
 SWEEP_LIMIT = 100_000
 
 
@@ -345,6 +346,7 @@ def _record(deliveries: list[Delivery], report: Report, *, claimed_at: dt.dateti
             ours.filter(pk=pk).update(
                 status=DeliveryStatus.PENDING,
                 claimed_at=None,
+                dispatched_at=None,  # the sweeper hands it out when it falls due
                 last_error=error,
                 next_attempt_at=next_attempt_at,
             )
@@ -361,15 +363,21 @@ def deliveries_sweep(*, now: dt.datetime | None = None) -> int:
         claimed_at=None,
         last_error="gave up: the worker was lost on every attempt",
     )
-    released = lost.update(status=DeliveryStatus.PENDING, claimed_at=None, next_attempt_at=now)
+    released = lost.update(
+        status=DeliveryStatus.PENDING, claimed_at=None, dispatched_at=None, next_attempt_at=now
+    )
     if released:
         logger.warning("notifications: released %d deliveries whose worker was lost", released)
     due = list(
-        Delivery.objects.filter(status=DeliveryStatus.PENDING)
-        .filter(Q(attempts__gt=0, next_attempt_at__lte=now) | Q(next_attempt_at__lte=now - SWEEP_GRACE))
+        Delivery.objects.filter(status=DeliveryStatus.PENDING, next_attempt_at__lte=now)
+        .filter(Q(dispatched_at__isnull=True) | Q(dispatched_at__lte=now - REDISPATCH_AFTER))
         .order_by("id")
         .values_list("pk", flat=True)[:SWEEP_LIMIT]
     )
+    for start in range(0, len(due), BATCH_SIZE):
+        Delivery.objects.filter(pk__in=due[start : start + BATCH_SIZE], status=DeliveryStatus.PENDING).update(
+            dispatched_at=now
+        )
     deliveries_dispatch(due)
     return len(due)
 
@@ -380,8 +388,9 @@ def deliveries_retry_failed(*, ids: Sequence[int]) -> int:
     failed = list(
         Delivery.objects.filter(pk__in=ids, status=DeliveryStatus.FAILED).values_list("pk", flat=True)
     )
+    now = timezone.now()
     Delivery.objects.filter(pk__in=failed).update(
-        status=DeliveryStatus.PENDING, attempts=0, next_attempt_at=timezone.now(), last_error=""
+        status=DeliveryStatus.PENDING, attempts=0, next_attempt_at=now, dispatched_at=now, last_error=""
     )
     transaction.on_commit(lambda: deliveries_dispatch(failed))
     return len(failed)

@@ -97,6 +97,10 @@ class Delivery(models.Model):
     attempts = models.PositiveSmallIntegerField(default=0)
     next_attempt_at = models.DateTimeField(default=timezone.now)
     claimed_at = models.DateTimeField(null=True, blank=True)
+    # When a task was last asked to send it (null: no task has it). The sweeper hands a pending row
+    # out again only when no task has claimed it for a while, so a long queue (a 100,000-message
+    # fan-out takes minutes) is not enqueued a second time every minute.
+    dispatched_at = models.DateTimeField(null=True, blank=True)
     sent_at = models.DateTimeField(null=True, blank=True)
     last_error = models.TextField(blank=True)
 

@@ -2,7 +2,7 @@ import datetime as dt
 from collections.abc import Iterable, Sequence
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from rest_framework import status
@@ -11,7 +11,7 @@ from em_agent.exceptions import ApplicationError
 from em_agent.models import Agent, User
 from notifications import kinds
 from notifications.delivery import deliveries_dispatch
-from notifications.models import Channel, Delivery, Device, EmailOptOut, Notification
+from notifications.models import Channel, Delivery, DeliveryStatus, Device, EmailOptOut, Notification
 
 Recipient = User | Agent
 
@@ -86,19 +86,68 @@ def notify_each(
         raise ValueError(f"{kind} is for agents")
     now = timezone.now()
     user_ids = [_user_id_of(recipient) for recipient, _params in items]
+    # notify() passes one params dict for every recipient: validate it once, not 50,000 times.
+    validated: dict[int, dict] = {}
+    for _recipient, params in items:
+        if id(params) not in validated:
+            validated[id(params)] = kinds.params_validate(definition, params)
     notifications = Notification.objects.bulk_create(
         [
             Notification(
                 user_id=user_id,
                 kind=kind,
-                params=kinds.params_validate(definition, params),
+                params=validated[id(params)],
                 created_at=now,
                 expires_at=expires_at,
             )
             for user_id, (_recipient, params) in zip(user_ids, items, strict=True)
         ],
-        batch_size=2000,
+        batch_size=5000,
     )
+    ids = _deliveries_create(kind=kind, notifications=notifications, user_ids=user_ids, now=now)
+    # After commit only: a notification of a change that rolls back is never sent.
+    # Robust: a broker outage must not turn a committed change into an error; the sweeper delivers.
+    transaction.on_commit(lambda: deliveries_dispatch(ids), robust=True)
+    return notifications
+
+
+def _deliveries_create(
+    *, kind: str, notifications: list[Notification], user_ids: list[int], now: dt.datetime
+) -> list[int]:
+    """One push row for each notification of an agent, one email row unless its user opted out of
+    the kind; returns the new rows' ids."""
+    if connection.vendor == "postgresql":
+        # One statement that picks the rows in the database: for a team-wide fan-out (50,000
+        # recipients) it saves two lookups and building 100,000 model instances (seconds, measured
+        # by bench/fanout.py) during which the caller's transaction holds its locks.
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"""
+                INSERT INTO {Delivery._meta.db_table}
+                    (notification_id, channel, status, attempts, next_attempt_at, dispatched_at, last_error)
+                SELECT n.id, %(push)s, %(pending)s, 0, %(now)s, %(now)s, ''
+                FROM {Notification._meta.db_table} n
+                WHERE n.id = ANY(%(ids)s)
+                  AND EXISTS (SELECT 1 FROM {Agent._meta.db_table} a WHERE a.user_id = n.user_id)
+                UNION ALL
+                SELECT n.id, %(email)s, %(pending)s, 0, %(now)s, %(now)s, ''
+                FROM {Notification._meta.db_table} n
+                WHERE n.id = ANY(%(ids)s)
+                  AND NOT EXISTS (
+                    SELECT 1 FROM {EmailOptOut._meta.db_table} o WHERE o.user_id = n.user_id AND o.kind = %(kind)s
+                  )
+                RETURNING id
+                """,  # noqa: S608 (table names from the models; every value is a parameter)
+                {
+                    "ids": [notification.pk for notification in notifications],
+                    "push": Channel.PUSH,
+                    "email": Channel.EMAIL,
+                    "pending": DeliveryStatus.PENDING,
+                    "now": now,
+                    "kind": kind,
+                },
+            )
+            return [row[0] for row in cursor.fetchall()]
     opted_out = set(
         EmailOptOut.objects.filter(kind=kind, user__in=user_ids).values_list("user_id", flat=True)
     )
@@ -106,15 +155,19 @@ def notify_each(
     deliveries = []
     for notification in notifications:
         if notification.user_id in agent_user_ids:
-            deliveries.append(Delivery(notification=notification, channel=Channel.PUSH, next_attempt_at=now))
+            deliveries.append(
+                Delivery(
+                    notification=notification, channel=Channel.PUSH, next_attempt_at=now, dispatched_at=now
+                )
+            )
         if notification.user_id not in opted_out:
-            deliveries.append(Delivery(notification=notification, channel=Channel.EMAIL, next_attempt_at=now))
+            deliveries.append(
+                Delivery(
+                    notification=notification, channel=Channel.EMAIL, next_attempt_at=now, dispatched_at=now
+                )
+            )
     Delivery.objects.bulk_create(deliveries, batch_size=2000)
-    ids = [delivery.pk for delivery in deliveries]
-    # After commit only: a notification of a change that rolls back is never sent.
-    # Robust: a broker outage must not turn a committed change into an error; the sweeper delivers.
-    transaction.on_commit(lambda: deliveries_dispatch(ids), robust=True)
-    return notifications
+    return [delivery.pk for delivery in deliveries]
 
 
 def notification_acknowledge(*, notification: Notification) -> Notification:

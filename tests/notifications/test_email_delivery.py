@@ -6,7 +6,7 @@ import pytest
 import time_machine
 from django.db import transaction
 
-from notifications.delivery import LEASE, deliveries_send, deliveries_sweep
+from notifications.delivery import LEASE, REDISPATCH_AFTER, deliveries_send, deliveries_sweep
 from notifications.models import Channel, Delivery, DeliveryStatus
 from notifications.services import notify
 from tests.notifications.smtp_server import start_smtp_server
@@ -162,13 +162,33 @@ def test_the_sweeper_delivers_what_a_lost_enqueue_left_behind(smtp, agent):
     # In this test's transaction the on-commit enqueue never runs: as if the process died after commit.
     with time_machine.travel("2026-12-01 09:00:00 +00:00", tick=False) as traveller:
         notify(recipients=[agent], kind="schedule_adjusted", params={"date": "2026-12-03"})
-        assert deliveries_sweep() == 0  # fresh rows are left to their own task for a minute
-        traveller.shift(61)
+        assert deliveries_sweep() == 0  # fresh rows are left to their own task for a while
+        traveller.shift(REDISPATCH_AFTER - dt.timedelta(seconds=1))
+        assert deliveries_sweep() == 0  # maybe still queued behind a long fan-out
+        traveller.shift(2)
 
         assert deliveries_sweep() == 2  # push and email handed out again
 
     assert len(smtp.messages) == 1
     assert deliveries_sweep() == 0
+
+
+@pytest.mark.django_db
+def test_the_sweeper_hands_a_queued_delivery_out_once_per_period(agent, monkeypatch):
+    handed_out: list[int] = []
+    monkeypatch.setattr("notifications.delivery.deliveries_dispatch", handed_out.extend)
+    with time_machine.travel("2026-12-01 09:00:00 +00:00", tick=False) as traveller:
+        notify(recipients=[agent], kind="schedule_adjusted", params={"date": "2026-12-03"})
+        traveller.shift(REDISPATCH_AFTER + dt.timedelta(seconds=1))
+        deliveries_sweep()
+        traveller.shift(60)
+        deliveries_sweep()  # the next minute's sweep: the task it enqueued may simply be queued
+        assert len(handed_out) == 2
+
+        traveller.shift(REDISPATCH_AFTER)
+        deliveries_sweep()
+
+    assert len(handed_out) == 4
 
 
 @pytest.mark.django_db
