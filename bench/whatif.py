@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import os
+import sys
 
 import django
 
@@ -113,14 +114,18 @@ def _patch_gateway() -> None:
         push.FcmGateway._send_chunk = _send_chunk
 
 
+SWITCH = {name for name in CHANGES if name.startswith("switch") and name[6:].isdigit()}
 CHUNKS = {name for name in CHANGES if name.startswith("chunk") and name[5:].isdigit()}
-unknown = CHANGES - {"record", "trustenv", "pool32"} - CHUNKS
+unknown = CHANGES - {"record", "trustenv", "pool32"} - CHUNKS - SWITCH
 if unknown:
     raise SystemExit(f"BENCH_WHATIF: unknown changes {sorted(unknown)}")
 if "record" in CHANGES:
     _patch_record()
 if CHANGES & {"trustenv", "pool32"}:
     _patch_gateway()
+if SWITCH:
+    # switch<N>: the GIL's switch interval in milliseconds (CPython's default is 5).
+    sys.setswitchinterval(int(next(iter(SWITCH))[6:]) / 1000)
 if CHUNKS:
     # chunk<N>: send_each calls of at most N messages (N threads each) instead of 500.
     from notifications import push as _push
