@@ -15,6 +15,7 @@ api_v1: list[URLPattern | URLResolver] = [
     path("me", MeApi.as_view(), name="me"),
     path("", include("activation.urls")),
     path("", include("notifications.urls")),
+    path("", include("schedules.urls")),
 ]
 
 urlpatterns = [

@@ -26,6 +26,9 @@ ENDPOINTS = [
     ("delete", "/api/v1/notifications/9999", None, "active"),
     ("get", "/api/v1/notifications/preferences", None, "active"),
     ("put", "/api/v1/notifications/preferences", {"email": {"swap_offer": False}}, "active"),
+    ("get", "/api/v1/schedule", None, "active"),
+    ("get", "/api/v1/schedule/calendar", None, "active"),
+    ("get", "/api/v1/activity-codes", None, "active"),
 ]
 # Sample values in the paths above, and the route parameter each stands for.
 _PARAMETERS = {"/t-1": "/<str:token>", "/9999": "/<int:notification_id>"}

@@ -1,0 +1,28 @@
+"""On PostgreSQL, no two activities of one agent overlap, whatever writes them (btree_gist lets the
+agent's id share a GiST index with the time range). SQLite, the demo's database, relies on the
+service's own check."""
+
+from django.db import migrations
+
+CREATE = """
+CREATE EXTENSION IF NOT EXISTS btree_gist;
+ALTER TABLE schedules_activity ADD CONSTRAINT activity_no_overlap
+    EXCLUDE USING gist (agent_id WITH =, tstzrange(start, "end", '[)') WITH &&);
+"""
+DROP = "ALTER TABLE schedules_activity DROP CONSTRAINT IF EXISTS activity_no_overlap;"
+
+
+def create(apps, schema_editor):
+    if schema_editor.connection.vendor == "postgresql":
+        schema_editor.execute(CREATE)
+
+
+def drop(apps, schema_editor):
+    if schema_editor.connection.vendor == "postgresql":
+        schema_editor.execute(DROP)
+
+
+class Migration(migrations.Migration):
+    dependencies = [("schedules", "0001_initial")]
+
+    operations = [migrations.RunPython(create, drop)]

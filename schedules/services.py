@@ -1,0 +1,351 @@
+"""Every change to a schedule goes through `schedule_days_apply`: the sync, approved requests, time
+off, swaps, supervisors' edits and reverts. It validates, writes, journals what it replaced, and tells
+each agent once per changed day."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import TypedDict
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from rest_framework import status
+
+from em_agent.exceptions import ApplicationError
+from em_agent.models import Agent, User
+from notifications.services import notify_each
+from schedules.models import Activity, ActivityCode, ScheduleChange, ScheduleDay
+
+# The longest single activity (a shift is split into activities; one over a day is a data error).
+MAX_ACTIVITY_LENGTH = dt.timedelta(hours=24)
+
+
+@dataclass(frozen=True)
+class ActivitySpec:
+    """One activity as a day should hold it. `id` keeps an existing activity's identity (what a swap or
+    a time-off request points at) across a change."""
+
+    activity_code_id: int
+    start: dt.datetime
+    end: dt.datetime
+    note: str = ""
+    source: str = "wfm"
+    id: int | None = None
+
+
+@dataclass
+class DayPlan:
+    """A day as it should become. `note` / `published` None: leave as they are."""
+
+    agent: Agent
+    date: dt.date
+    activities: list[ActivitySpec]
+    note: str | None = None
+    published: bool | None = None
+
+
+class ActivitySnapshot(TypedDict):
+    id: int
+    activity_code_id: int
+    start: str
+    end: str
+    note: str
+    source: str
+
+
+class DaySnapshot(TypedDict):
+    published: bool
+    note: str
+    activities: list[ActivitySnapshot]
+
+
+@dataclass
+class ApplyResult:
+    changes: list[ScheduleChange] = field(default_factory=list)
+    notified_days: int = 0
+
+
+def _snapshot_activity(activity: Activity | ActivitySpec, *, id: int) -> ActivitySnapshot:
+    return {
+        "id": id,
+        "activity_code_id": activity.activity_code_id,
+        "start": activity.start.astimezone(dt.UTC).isoformat(),
+        "end": activity.end.astimezone(dt.UTC).isoformat(),
+        "note": activity.note,
+        "source": activity.source,
+    }
+
+
+def _content(snapshot: DaySnapshot, *, with_source: bool = True) -> tuple:
+    """A day's content, identity aside: two snapshots with equal content are the same day. Without
+    the source it is what the agent sees."""
+    return (
+        snapshot["published"],
+        snapshot["note"],
+        sorted(
+            (a["start"], a["end"], a["activity_code_id"], a["note"], a["source"] if with_source else "")
+            for a in snapshot["activities"]
+        ),
+    )
+
+
+def activity_specs(activities: Iterable[Activity]) -> list[ActivitySpec]:
+    """A day's current activities as specs that keep their ids: the starting point of an edit."""
+    return [
+        ActivitySpec(
+            activity_code_id=a.activity_code_id,
+            start=a.start,
+            end=a.end,
+            note=a.note,
+            source=a.source,
+            id=a.pk,
+        )
+        for a in activities
+    ]
+
+
+def _validation_error(message: str, *, field_name: str = "activities") -> ApplicationError:
+    return ApplicationError("validation_error", _("The input is not valid."), fields={field_name: [message]})
+
+
+def _validate_plan(plan: DayPlan, codes: dict[int, ActivityCode]) -> None:
+    zone = plan.agent.zone
+    ordered = sorted(plan.activities, key=lambda a: a.start)
+    for spec in ordered:
+        if spec.start.tzinfo is None or spec.end.tzinfo is None:
+            raise _validation_error(_("Times need a UTC offset."))
+        if spec.end <= spec.start:
+            raise _validation_error(_("An activity must end after it starts."))
+        if spec.end - spec.start > MAX_ACTIVITY_LENGTH:
+            raise _validation_error(_("An activity cannot last longer than 24 hours."))
+        if spec.start.astimezone(zone).date() != plan.date:
+            raise _validation_error(
+                _("An activity must start on the day it belongs to (%(date)s).") % {"date": plan.date}
+            )
+        code = codes.get(spec.activity_code_id)
+        if code is None or code.organization_id != plan.agent.organization_id:
+            raise _validation_error(_("Unknown activity code."), field_name="activity_code")
+    for earlier, later in zip(ordered, ordered[1:], strict=False):
+        if later.start < earlier.end:
+            raise ApplicationError(
+                "overlap",
+                _("Activities cannot overlap: %(start)s falls inside another activity.")
+                % {"start": later.start.astimezone(zone).strftime("%H:%M")},
+                status_code=status.HTTP_409_CONFLICT,
+            )
+
+
+def _overlap_error() -> ApplicationError:
+    return ApplicationError(
+        "overlap",
+        _("The schedule would have overlapping activities."),
+        status_code=status.HTTP_409_CONFLICT,
+    )
+
+
+@transaction.atomic
+def schedule_days_apply(
+    *,
+    plans: Sequence[DayPlan],
+    source: str,
+    actor: User | None = None,
+    reason: str = "",
+    notify: bool = True,
+    reverts: dict[tuple[int, dt.date], ScheduleChange] | None = None,
+) -> ApplyResult:
+    """Makes each planned day hold exactly its activities (and note and published flag, when given).
+
+    Set-based whatever the number of days: the days are locked in one statement (agent, date order,
+    so two writers never deadlock), the current activities read in one, the writes are bulk. A day
+    whose content does not change is not touched, journalled or notified. Each changed day that is
+    published and not in the agent's past gets one `schedule_adjusted` notification."""
+    result = ApplyResult()
+    if not plans:
+        return result
+    keys = [(plan.agent.pk, plan.date) for plan in plans]
+    if len(set(keys)) != len(keys):
+        raise ValueError("one plan per agent and day")
+    agent_ids = sorted({plan.agent.pk for plan in plans})
+    dates = sorted({plan.date for plan in plans})
+    codes = {
+        code.pk: code
+        for code in ActivityCode.objects.filter(
+            pk__in={spec.activity_code_id for plan in plans for spec in plan.activities}
+        )
+    }
+    for plan in plans:
+        _validate_plan(plan, codes)
+
+    now = timezone.now()
+    ScheduleDay.objects.bulk_create(
+        [ScheduleDay(agent_id=agent_id, date=date, updated_at=now) for agent_id, date in keys],
+        ignore_conflicts=True,
+    )
+    # The agents' days over the whole date range: one statement however many days (a sync writes
+    # thousands); the few extra rows locked between a swap's two dates cost nothing.
+    days = {
+        (day.agent_id, day.date): day
+        for day in ScheduleDay.objects.select_for_update()
+        .filter(agent_id__in=agent_ids, date__gte=dates[0], date__lte=dates[-1])
+        .order_by("agent_id", "date")
+    }
+    current: dict[int, list[Activity]] = defaultdict(list)
+    planned_day_ids = [days[key].pk for key in keys]
+    for activity in Activity.objects.filter(day__in=planned_day_ids).order_by("start"):
+        current[activity.day_id].append(activity)
+
+    to_delete: list[int] = []
+    to_create: list[Activity] = []
+    changed_days: list[ScheduleDay] = []
+    visibly_changed: set[int] = set()
+    for plan in plans:
+        day = days[(plan.agent.pk, plan.date)]
+        before: DaySnapshot = {
+            "published": day.published,
+            "note": day.note,
+            "activities": [_snapshot_activity(a, id=a.pk) for a in current[day.pk]],
+        }
+        kept_ids = {a.pk for a in current[day.pk]}
+        new_activities = [
+            Activity(
+                # A revert puts back the very rows it replaced, ids included.
+                id=spec.id if spec.id in kept_ids or reverts else None,
+                agent_id=plan.agent.pk,
+                day_id=day.pk,
+                activity_code_id=spec.activity_code_id,
+                start=spec.start,
+                end=spec.end,
+                note=spec.note,
+                source=spec.source,
+            )
+            for spec in sorted(plan.activities, key=lambda a: a.start)
+        ]
+        after: DaySnapshot = {
+            "published": day.published if plan.published is None else plan.published,
+            "note": day.note if plan.note is None else plan.note,
+            "activities": [],  # filled in once the new rows have ids
+        }
+        after["activities"] = [_snapshot_activity(a, id=a.pk or 0) for a in new_activities]
+        if _content(before) == _content(after):
+            continue
+        day.published, day.note, day.updated_at = after["published"], after["note"], now
+        changed_days.append(day)
+        if _content(before, with_source=False) != _content(after, with_source=False):
+            visibly_changed.add(day.pk)
+        to_delete.extend(kept_ids)
+        to_create.extend(new_activities)
+        result.changes.append(
+            ScheduleChange(
+                agent_id=plan.agent.pk,
+                date=plan.date,
+                source=source,
+                actor=actor,
+                reason=reason[:500],
+                before=before,
+                after=after,
+                reverts=(reverts or {}).get((plan.agent.pk, plan.date)),
+                created_at=now,
+            )
+        )
+    if not changed_days:
+        return result
+
+    try:
+        with transaction.atomic():  # a savepoint: the overlap below must not poison the caller's transaction
+            Activity.objects.filter(pk__in=to_delete).delete()
+            created = Activity.objects.bulk_create(to_create, batch_size=2000)
+            _check_no_overlap_beyond_the_days(created, changed_days)
+    except IntegrityError as exc:
+        # The exclusion constraint (PostgreSQL): an overlap with an activity of a neighbouring day.
+        if "activity_no_overlap" in str(exc):
+            raise _overlap_error() from exc
+        raise
+    ScheduleDay.objects.bulk_update(changed_days, ["published", "note", "updated_at"], batch_size=2000)
+    by_day: dict[int, list[Activity]] = defaultdict(list)
+    for activity in created:
+        by_day[activity.day_id].append(activity)
+    for change, day in zip(result.changes, changed_days, strict=True):
+        change.after["activities"] = [_snapshot_activity(a, id=a.pk) for a in by_day[day.pk]]
+    ScheduleChange.objects.bulk_create(result.changes, batch_size=2000)
+
+    if notify:
+        agents = {plan.agent.pk: plan.agent for plan in plans}
+        items = []
+        for day in changed_days:
+            agent = agents[day.agent_id]
+            if day.pk in visibly_changed and day.published and day.date >= now.astimezone(agent.zone).date():
+                items.append((agent, {"date": day.date.isoformat()}))
+        if items:
+            notify_each(kind="schedule_adjusted", items=items)
+        result.notified_days = len(items)
+    return result
+
+
+def _check_no_overlap_beyond_the_days(created: list[Activity], days: list[ScheduleDay]) -> None:
+    """Overlap with an activity of a day that is not being changed (a night shift running into the
+    next morning). PostgreSQL's exclusion constraint catches it too; this says it on SQLite."""
+    if not created:
+        return
+    by_agent: dict[int, list[Activity]] = defaultdict(list)
+    for activity in created:
+        by_agent[activity.agent_id].append(activity)
+    changed_day_ids = [day.pk for day in days]
+    for agent_id, activities in by_agent.items():
+        earliest = min(a.start for a in activities)
+        latest = max(a.end for a in activities)
+        others = Activity.objects.filter(agent_id=agent_id, start__lt=latest, end__gt=earliest).exclude(
+            day_id__in=changed_day_ids
+        )
+        for other in others:
+            if any(a.start < other.end and other.start < a.end for a in activities):
+                raise _overlap_error()
+
+
+def schedule_change_revert(
+    *, change: ScheduleChange, actor: User | None = None, reason: str = ""
+) -> ApplyResult:
+    """Gives the day back exactly as `change` found it (activity ids included), provided nothing else
+    changed it since: otherwise 409 `schedule_changed`."""
+    with transaction.atomic():
+        day = ScheduleDay.objects.select_for_update().get(agent_id=change.agent_id, date=change.date)
+        activities = list(Activity.objects.filter(day=day).order_by("start"))
+        now_snapshot: DaySnapshot = {
+            "published": day.published,
+            "note": day.note,
+            "activities": [_snapshot_activity(a, id=a.pk) for a in activities],
+        }
+        if _content(now_snapshot) != _content(change.after):
+            raise ApplicationError(
+                "schedule_changed",
+                _("The schedule of that day has changed since; it cannot be restored automatically."),
+                status_code=status.HTTP_409_CONFLICT,
+            )
+        before = change.before
+        plan = DayPlan(
+            agent=change.agent,
+            date=change.date,
+            note=before["note"],
+            published=before["published"],
+            activities=[
+                ActivitySpec(
+                    activity_code_id=a["activity_code_id"],
+                    start=dt.datetime.fromisoformat(a["start"]),
+                    end=dt.datetime.fromisoformat(a["end"]),
+                    note=a["note"],
+                    source=a["source"],
+                    id=a["id"],
+                )
+                for a in before["activities"]
+            ],
+        )
+        return schedule_days_apply(
+            plans=[plan],
+            source=change.source,
+            actor=actor,
+            reason=reason or f"revert of change {change.pk}",
+            reverts={(change.agent_id, change.date): change},
+        )

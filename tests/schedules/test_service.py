@@ -1,0 +1,225 @@
+import datetime as dt
+
+import pytest
+import time_machine
+from django.db import IntegrityError, connection, transaction
+
+from em_agent.exceptions import ApplicationError
+from notifications.models import Notification
+from schedules.models import Activity, ScheduleChange, ScheduleDay
+from schedules.services import (
+    ActivitySpec,
+    DayPlan,
+    activity_specs,
+    schedule_change_revert,
+    schedule_days_apply,
+)
+from tests.schedules.factories import ActivityCodeFactory, local, shift
+
+pytestmark = pytest.mark.django_db
+DAY = dt.date(2026, 12, 3)
+
+
+@pytest.fixture(autouse=True)
+def _frozen():
+    with time_machine.travel("2026-12-01 08:00:00 +00:00", tick=False):
+        yield
+
+
+def _day(agent, date=DAY):
+    day = ScheduleDay.objects.get(agent=agent, date=date)
+    return day, list(Activity.objects.filter(day=day).order_by("start"))
+
+
+def _adjusted(agent):
+    return list(
+        Notification.objects.filter(user=agent.user, kind="schedule_adjusted").values_list(
+            "params", flat=True
+        )
+    )
+
+
+def test_a_published_future_day_is_written_journalled_and_notified_once(agent):
+    result = shift(
+        agent, DAY, ("PHONE", "09:00", "12:30"), ("LUNCH", "12:30", "13:00"), ("PHONE", "13:00", "17:30")
+    )
+
+    day, activities = _day(agent)
+    assert day.published
+    assert [
+        (a.start.astimezone(agent.zone).strftime("%H:%M"), a.end.astimezone(agent.zone).strftime("%H:%M"))
+        for a in activities
+    ] == [
+        ("09:00", "12:30"),
+        ("12:30", "13:00"),
+        ("13:00", "17:30"),
+    ]
+    assert len(result.changes) == 1
+    assert result.changes[0].before["activities"] == []
+    assert [a["id"] for a in result.changes[0].after["activities"]] == [a.pk for a in activities]
+    assert _adjusted(agent) == [{"date": "2026-12-03"}]
+
+
+def test_the_same_day_again_changes_nothing_and_tells_nobody(agent):
+    shift(agent, DAY, ("PHONE", "09:00", "17:00"))
+    before = _day(agent)[1]
+
+    result = shift(agent, DAY, ("PHONE", "09:00", "17:00"))
+
+    assert result.changes == []
+    assert [a.pk for a in _day(agent)[1]] == [a.pk for a in before]  # not even rewritten
+    assert ScheduleChange.objects.count() == 1
+    assert len(_adjusted(agent)) == 1
+
+
+def test_a_change_to_a_past_or_unpublished_day_is_silent(agent):
+    shift(agent, dt.date(2026, 11, 30), ("PHONE", "09:00", "17:00"))  # yesterday in Amsterdam
+    shift(agent, DAY, ("PHONE", "09:00", "17:00"), published=False)
+
+    assert _adjusted(agent) == []
+    assert ScheduleChange.objects.count() == 2
+
+
+def test_several_days_and_agents_in_one_call_notify_each_changed_day_once(agent, teammate):
+    code = ActivityCodeFactory(organization=agent.organization, code="PHONE")
+    plans = [
+        DayPlan(
+            agent=who,
+            date=DAY + dt.timedelta(days=offset),
+            published=True,
+            activities=[
+                ActivitySpec(
+                    activity_code_id=code.pk,
+                    start=local(who, DAY + dt.timedelta(days=offset), "09:00"),
+                    end=local(who, DAY + dt.timedelta(days=offset), "17:00"),
+                )
+            ],
+        )
+        for who in (agent, teammate)
+        for offset in range(3)
+    ]
+    result = schedule_days_apply(plans=plans, source="wfm")
+
+    assert len(result.changes) == 6
+    assert sorted(p["date"] for p in _adjusted(agent)) == ["2026-12-03", "2026-12-04", "2026-12-05"]
+    assert len(_adjusted(teammate)) == 3
+
+
+def test_overlapping_activities_are_refused_and_nothing_is_written(agent):
+    with pytest.raises(ApplicationError) as refused:
+        shift(agent, DAY, ("PHONE", "09:00", "12:00"), ("MEET", "11:30", "13:00"))
+    assert refused.value.code == "overlap"
+    assert not Activity.objects.exists()
+    assert not ScheduleChange.objects.exists()
+
+
+def test_a_night_shift_blocks_the_next_morning(agent):
+    shift(agent, DAY, ("NIGHT", "22:00", "06:00"))  # runs into the next day
+
+    with pytest.raises(ApplicationError) as refused:
+        shift(agent, DAY + dt.timedelta(days=1), ("PHONE", "05:00", "09:00"))
+    assert refused.value.code == "overlap"
+    assert Activity.objects.count() == 1
+
+
+def test_an_activity_starts_on_its_own_day(agent):
+    code = ActivityCodeFactory(organization=agent.organization, code="PHONE")
+    plan = DayPlan(
+        agent=agent,
+        date=DAY,
+        activities=[
+            ActivitySpec(
+                activity_code_id=code.pk,
+                start=local(agent, DAY + dt.timedelta(days=1), "09:00"),
+                end=local(agent, DAY + dt.timedelta(days=1), "10:00"),
+            )
+        ],
+    )
+    with pytest.raises(ApplicationError) as refused:
+        schedule_days_apply(plans=[plan], source="wfm")
+    assert refused.value.code == "validation_error"
+
+
+def test_another_organisations_code_is_refused(agent, outsider):
+    theirs = ActivityCodeFactory(organization=outsider.organization, code="PHONE")
+    plan = DayPlan(
+        agent=agent,
+        date=DAY,
+        activities=[
+            ActivitySpec(
+                activity_code_id=theirs.pk, start=local(agent, DAY, "09:00"), end=local(agent, DAY, "10:00")
+            )
+        ],
+    )
+    with pytest.raises(ApplicationError):
+        schedule_days_apply(plans=[plan], source="wfm")
+
+
+def test_revert_gives_back_exactly_the_original_day(agent):
+    shift(
+        agent,
+        DAY,
+        ("PHONE", "09:00", "12:00"),
+        ("LUNCH", "12:00", "12:30"),
+        ("PHONE", "12:30", "17:00"),
+        note="Busy day",
+    )
+    day, original = _day(agent)
+    original_rows = [(a.pk, a.activity_code_id, a.start, a.end, a.note, a.source) for a in original]
+    training = ActivityCodeFactory(organization=agent.organization, code="TRAIN")
+
+    # An approved request turns the afternoon into training.
+    specs = activity_specs(original)[:2] + [
+        ActivitySpec(
+            activity_code_id=training.pk,
+            start=local(agent, DAY, "12:30"),
+            end=local(agent, DAY, "17:00"),
+            source="request",
+        )
+    ]
+    change = schedule_days_apply(
+        plans=[DayPlan(agent=agent, date=DAY, activities=specs)], source="request"
+    ).changes[0]
+    assert _day(agent)[1][2].activity_code_id == training.pk
+
+    schedule_change_revert(change=change)
+
+    day, restored = _day(agent)
+    assert [(a.pk, a.activity_code_id, a.start, a.end, a.note, a.source) for a in restored] == original_rows
+    assert day.note == "Busy day"
+    assert ScheduleChange.objects.filter(reverts=change).count() == 1
+    assert len(_adjusted(agent)) == 3  # written, changed, restored
+
+
+def test_revert_refuses_when_the_day_changed_since(agent):
+    shift(agent, DAY, ("PHONE", "09:00", "17:00"))
+    change = shift(agent, DAY, ("PHONE", "10:00", "17:00")).changes[0]
+    shift(agent, DAY, ("PHONE", "11:00", "17:00"))
+
+    with pytest.raises(ApplicationError) as refused:
+        schedule_change_revert(change=change)
+    assert refused.value.code == "schedule_changed"
+
+
+def test_dst_day_activities_keep_their_wall_clock_times(agent):
+    # 2026-10-25: Amsterdam goes from +02:00 to +01:00 at 03:00; a 23:00-07:00 night is 9 hours.
+    with time_machine.travel("2026-10-20 08:00:00 +00:00", tick=False):
+        shift(agent, dt.date(2026, 10, 24), ("NIGHT", "23:00", "07:00"))
+    activity = Activity.objects.get()
+    assert activity.end - activity.start == dt.timedelta(hours=9)
+    assert activity.start.astimezone(agent.zone).isoformat() == "2026-10-24T23:00:00+02:00"
+    assert activity.end.astimezone(agent.zone).isoformat() == "2026-10-25T07:00:00+01:00"
+
+
+def test_the_database_refuses_an_overlap_the_service_did_not_see(postgres, agent):
+    shift(agent, DAY, ("PHONE", "09:00", "17:00"))
+    day, (activity,) = _day(agent)
+    with pytest.raises(IntegrityError), transaction.atomic():
+        Activity.objects.create(
+            agent=agent,
+            day=day,
+            activity_code_id=activity.activity_code_id,
+            start=local(agent, DAY, "16:00"),
+            end=local(agent, DAY, "18:00"),
+        )
+    assert connection.vendor == "postgresql"
