@@ -131,3 +131,168 @@ class ScheduleChange(models.Model):
 
     def __str__(self) -> str:
         return f"{self.source} change of {self.agent_id} on {self.date}"
+
+
+class CalendarFeed(models.Model):
+    """A personal iCalendar URL for phone calendars: a random token, not the session. Stored as a hash
+    (to find it) and encrypted (to show the URL again); deleting the row revokes the URL."""
+
+    agent = models.OneToOneField(Agent, on_delete=models.CASCADE, related_name="calendar_feed")
+    token_hash = models.CharField(max_length=64, unique=True)
+    token_encrypted = models.TextField()
+    created_at = models.DateTimeField(default=utc_now)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"calendar feed of {self.agent_id}"
+
+
+# --- the approval engine's rules (shared by schedule requests, time off and swaps) ---------------
+
+
+class RequestType(models.TextChoices):
+    SCHEDULE = "schedule", _("Schedule request")
+    TIME_OFF = "time_off", _("Time off")
+    SWAP = "swap", _("Swap")
+
+
+class RuleAction(models.TextChoices):
+    AUTO_APPROVE = "auto_approve", _("Approve automatically")
+    MANUAL = "manual", _("Send to a supervisor")
+    AUTO_DECLINE = "auto_decline", _("Decline automatically")
+
+
+class ApprovalRule(models.Model):
+    """What happens to a request of a type (and, optionally, one activity code): its action when every
+    condition holds, and the fallback when one fails. The most specific active rule applies (a code's
+    own rule before the type's general one, then the lowest priority number). No rule: a supervisor
+    decides."""
+
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="approval_rules")
+    request_type = models.CharField(max_length=20, choices=RequestType.choices)
+    activity_code = models.ForeignKey(
+        ActivityCode,
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="approval_rules",
+        help_text=_("Empty: every activity code of the type."),
+    )
+    action = models.CharField(max_length=20, choices=RuleAction.choices, default=RuleAction.MANUAL)
+    min_lead_hours = models.PositiveIntegerField(
+        null=True, blank=True, help_text=_("The request must start at least this many hours ahead.")
+    )
+    max_per_day = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        help_text=_(
+            "At most this many approved or pending requests of the type on one day in the organisation."
+        ),
+    )
+    when_conditions_fail = models.CharField(
+        max_length=20,
+        choices=[
+            (RuleAction.MANUAL, RuleAction.MANUAL.label),
+            (RuleAction.AUTO_DECLINE, RuleAction.AUTO_DECLINE.label),
+        ],
+        default=RuleAction.MANUAL,
+    )
+    priority = models.PositiveSmallIntegerField(default=100)
+    active = models.BooleanField(default=True)
+
+    class Meta:
+        ordering = ["organization", "request_type", "priority", "id"]
+
+    def __str__(self) -> str:
+        target = self.activity_code.code if self.activity_code_id else "*"
+        return f"{self.get_request_type_display()} {target}: {self.get_action_display()}"
+
+
+class BlackoutPeriod(models.Model):
+    """Dates on which requests of the chosen types are declined automatically (a holiday peak)."""
+
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="blackout_periods")
+    start_date = models.DateField()
+    end_date = models.DateField()
+    reason = models.CharField(max_length=200)
+    applies_to_schedule = models.BooleanField(default=True)
+    applies_to_time_off = models.BooleanField(default=True)
+    applies_to_swap = models.BooleanField(default=True)
+
+    class Meta:
+        ordering = ["organization", "start_date"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(end_date__gte=F("start_date")), name="blackout_end_after_start"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.start_date}-{self.end_date}: {self.reason}"
+
+
+class RequestStatus(models.TextChoices):
+    PENDING = "pending", _("Pending")
+    APPROVED = "approved", _("Approved")
+    DENIED = "denied", _("Denied")
+    WITHDRAWN = "withdrawn", _("Withdrawn")
+
+
+class Decision(models.Model):
+    """Who or what decided a request, when and why: shared by every kind of request."""
+
+    status = models.CharField(max_length=20, choices=RequestStatus.choices, default=RequestStatus.PENDING)
+    status_reason = models.CharField(max_length=500, blank=True)
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    decided_by_rule = models.ForeignKey(
+        ApprovalRule, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    decided_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=utc_now)
+
+    class Meta:
+        abstract = True
+
+
+class RequestAction(models.TextChoices):
+    ADD = "add", _("Add")
+    EDIT = "edit", _("Edit")
+    CANCEL = "cancel", _("Cancel")
+
+
+class ScheduleRequest(Decision):
+    """An agent's request to add, edit or cancel one activity of a published future day."""
+
+    agent = models.ForeignKey(Agent, on_delete=models.CASCADE, related_name="schedule_requests")
+    action = models.CharField(max_length=10, choices=RequestAction.choices)
+    date = models.DateField(help_text=_("The local day the request changes."))
+    activity = models.ForeignKey(
+        Activity, on_delete=models.SET_NULL, null=True, blank=True, related_name="requests"
+    )
+    activity_code = models.ForeignKey(
+        ActivityCode, on_delete=models.PROTECT, null=True, blank=True, related_name="requests"
+    )
+    start = models.DateTimeField(null=True, blank=True)
+    end = models.DateTimeField(null=True, blank=True)
+    comment = models.CharField(max_length=500, blank=True)
+    change = models.ForeignKey(
+        ScheduleChange, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["-id"]
+        indexes = [
+            models.Index(fields=["agent", "-id"], name="schedule_request_agent"),
+            models.Index(fields=["date"], condition=Q(status="pending"), name="schedule_request_pending"),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(start__isnull=True) | Q(end__gt=F("start")),
+                name="schedule_request_end_after_start",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_action_display()} request of {self.agent_id} for {self.date}: {self.status}"
