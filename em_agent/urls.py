@@ -5,6 +5,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from em_agent import allauth_guards, errors, health
 from em_agent.apis import MeApi
+from schedules.feed_apis import calendar_feed_view
 
 # Supervisors log in to the admin through allauth: its rate limits and MFA apply there too.
 admin.site.login = secure_admin_login(admin.site.login)  # type: ignore[method-assign]
@@ -31,6 +32,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("health/live", health.live, name="health-live"),
     path("health/ready", health.ReadyView.as_view(), name="health-ready"),
+    path("calendar/<slug:token>.ics", calendar_feed_view, name="calendar-feed"),
     # Anything else under /api/ is the contract's 404, even with DEBUG on (the demo).
     re_path(r"^api/", errors.api_not_found),
 ]

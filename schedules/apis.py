@@ -13,11 +13,22 @@ from drf_spectacular.utils import (
     extend_schema_field,
 )
 from rest_framework import serializers
+from rest_framework.exceptions import NotFound
+from rest_framework.response import Response
 
 from em_agent.api.docs import error_responses
+from em_agent.api.fields import AwareDateTimeField
+from em_agent.api.pagination import CursorPagination
 from em_agent.api.views import AgentAPIView
-from schedules.models import ActivityCategory
-from schedules.selectors import activity_codes_for_agent, schedule_calendar_for_agent, schedule_days_for_agent
+from schedules.models import ActivityCategory, RequestAction, RequestStatus
+from schedules.requests import schedule_request_create, schedule_request_withdraw
+from schedules.selectors import (
+    activity_codes_for_agent,
+    schedule_calendar_for_agent,
+    schedule_days_for_agent,
+    schedule_request_get_for_agent,
+    schedule_request_list_for_agent,
+)
 
 MAX_RANGE_DAYS = 62
 
@@ -225,3 +236,179 @@ class ActivityCodesApi(AgentAPIView):
         query.is_valid(raise_exception=True)
         codes = activity_codes_for_agent(agent=self.agent, usage=query.validated_data.get("usage"))
         return json_with_etag(request, list(codes.values("code", "name", "category", "color")))
+
+
+# --- schedule change requests ---------------------------------------------------------------------
+
+
+class ScheduleRequestOutput(serializers.Serializer):
+    id = serializers.IntegerField()
+    action = serializers.ChoiceField(choices=RequestAction.choices)
+    status = serializers.ChoiceField(choices=RequestStatus.choices)
+    status_reason = serializers.CharField(
+        help_text="Why it was decided so (or why it waits), in words for the agent."
+    )
+    date = serializers.DateField(help_text="The local day the request changes.")
+    activity_id = serializers.IntegerField(allow_null=True, help_text="The activity edited or cancelled.")
+    activity_code = serializers.CharField(source="activity_code.code", allow_null=True, default=None)
+    start = serializers.DateTimeField(allow_null=True)
+    end = serializers.DateTimeField(allow_null=True)
+    comment = serializers.CharField()
+    created_at = serializers.DateTimeField()
+    decided_at = serializers.DateTimeField(allow_null=True)
+
+
+REQUEST_EXAMPLE = {
+    "id": 41,
+    "action": "add",
+    "status": "approved",
+    "status_reason": "Approved automatically.",
+    "date": "2026-12-03",
+    "activity_id": None,
+    "activity_code": "TRAIN",
+    "start": "2026-12-03T14:00:00+01:00",
+    "end": "2026-12-03T15:00:00+01:00",
+    "comment": "Product training",
+    "created_at": "2026-12-01T10:12:00+01:00",
+    "decided_at": "2026-12-01T10:12:00+01:00",
+}
+
+REQUEST_ERRORS = (
+    "validation_error",
+    "in_the_past",
+    "day_not_published",
+    "overlap",
+    "too_many_pending_requests",
+    "not_found",
+    "activation_required",
+    "mfa_enrollment_required",
+)
+
+
+class ScheduleRequestListApi(AgentAPIView):
+    """The agent's schedule change requests (newest first), and a new one."""
+
+    class InputSerializer(serializers.Serializer):
+        action = serializers.ChoiceField(choices=RequestAction.choices)
+        activity_code = serializers.CharField(required=False, max_length=40)
+        activity_id = serializers.IntegerField(required=False, min_value=1)
+        start = AwareDateTimeField(required=False)
+        end = AwareDateTimeField(required=False)
+        comment = serializers.CharField(required=False, allow_blank=True, max_length=500, default="")
+
+    class QueryInput(serializers.Serializer):
+        status = serializers.CharField(
+            required=False, help_text="Comma list: pending,approved,denied,withdrawn."
+        )
+
+        def validate_status(self, value: str) -> list[str]:
+            statuses = [part.strip() for part in value.split(",") if part.strip()]
+            unknown = sorted(set(statuses) - set(RequestStatus.values))
+            if unknown:
+                raise serializers.ValidationError(
+                    _("Unknown status: %(status)s") % {"status": ", ".join(unknown)}
+                )
+            return statuses
+
+    @extend_schema(
+        operation_id="schedule_requests_list",
+        summary="The agent's schedule change requests",
+        parameters=[QueryInput, OpenApiParameter("cursor", str, description="From `next`.")],
+        responses={
+            200: ScheduleRequestOutput(many=True),
+            **error_responses("validation_error", "activation_required", "mfa_enrollment_required"),
+        },
+        examples=[
+            OpenApiExample("Requests", value={"results": [REQUEST_EXAMPLE], "next": None}, response_only=True)
+        ],
+        tags=["schedule"],
+    )
+    def get(self, request):
+        query = self.QueryInput(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        requests = schedule_request_list_for_agent(
+            agent=self.agent, statuses=query.validated_data.get("status")
+        )
+        paginator = CursorPagination()
+        page = paginator.paginate_queryset(requests, request, view=self)
+        return paginator.get_paginated_response(ScheduleRequestOutput(page, many=True).data)
+
+    @extend_schema(
+        operation_id="schedule_requests_create",
+        summary="Ask for a schedule change: add, edit or cancel an activity",
+        description=(
+            "Only activity codes open to schedule requests (`GET /activity-codes?usage=schedule`), only "
+            "the agent's own activities, only published future days. The organisation's approval rules "
+            "decide at once (approved: the schedule has already changed; denied: `status_reason` says "
+            "why) or leave it `pending` for a supervisor."
+        ),
+        request=InputSerializer,
+        responses={201: ScheduleRequestOutput, **error_responses(*REQUEST_ERRORS)},
+        examples=[
+            OpenApiExample(
+                "Add training",
+                value={
+                    "action": "add",
+                    "activity_code": "TRAIN",
+                    "start": "2026-12-03T14:00:00+01:00",
+                    "end": "2026-12-03T15:00:00+01:00",
+                    "comment": "Product training",
+                },
+                request_only=True,
+            ),
+            OpenApiExample(
+                "Edit an activity",
+                value={
+                    "action": "edit",
+                    "activity_id": 812,
+                    "activity_code": "TRAIN",
+                    "start": "2026-12-03T09:00:00+01:00",
+                    "end": "2026-12-03T10:00:00+01:00",
+                },
+                request_only=True,
+            ),
+            OpenApiExample(
+                "Cancel an activity", value={"action": "cancel", "activity_id": 812}, request_only=True
+            ),
+            OpenApiExample(
+                "Approved at once", value=REQUEST_EXAMPLE, response_only=True, status_codes=["201"]
+            ),
+        ],
+        tags=["schedule"],
+    )
+    def post(self, request):
+        payload = self.InputSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        created = schedule_request_create(agent=self.agent, **payload.validated_data)
+        return Response(ScheduleRequestOutput(created).data, status=201)
+
+
+class ScheduleRequestDetailApi(AgentAPIView):
+    @extend_schema(
+        operation_id="schedule_requests_read",
+        summary="One of the agent's schedule change requests",
+        responses={
+            200: ScheduleRequestOutput,
+            **error_responses("not_found", "activation_required", "mfa_enrollment_required"),
+        },
+        examples=[OpenApiExample("Request", value=REQUEST_EXAMPLE, response_only=True)],
+        tags=["schedule"],
+    )
+    def get(self, request, request_id: int):
+        found = schedule_request_get_for_agent(agent=self.agent, id=request_id)
+        if found is None:
+            raise NotFound()
+        return Response(ScheduleRequestOutput(found).data)
+
+    @extend_schema(
+        operation_id="schedule_requests_withdraw",
+        summary="Withdraw a pending request",
+        responses={
+            204: None,
+            **error_responses("not_found", "not_pending", "activation_required", "mfa_enrollment_required"),
+        },
+        tags=["schedule"],
+    )
+    def delete(self, request, request_id: int):
+        schedule_request_withdraw(agent=self.agent, request_id=request_id)
+        return Response(status=204)

@@ -204,7 +204,7 @@ class ApprovalRule(models.Model):
         ordering = ["organization", "request_type", "priority", "id"]
 
     def __str__(self) -> str:
-        target = self.activity_code.code if self.activity_code_id else "*"
+        target = self.activity_code.code if self.activity_code is not None else "*"
         return f"{self.get_request_type_display()} {target}: {self.get_action_display()}"
 
 

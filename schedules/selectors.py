@@ -11,7 +11,7 @@ from typing import TypedDict
 from django.db.models import Exists, OuterRef, QuerySet
 
 from em_agent.models import Agent
-from schedules.models import Activity, ActivityCode, ScheduleDay
+from schedules.models import Activity, ActivityCode, ScheduleDay, ScheduleRequest
 
 
 class ActivityCodeView(TypedDict):
@@ -131,3 +131,16 @@ def activity_get_for_agent(*, agent: Agent, id: int, lock: bool = False) -> Acti
     if lock:
         activities = activities.select_for_update(of=("self",))
     return activities.filter(agent=agent, pk=id).first()
+
+
+def schedule_request_list_for_agent(
+    *, agent: Agent, statuses: list[str] | None = None
+) -> QuerySet[ScheduleRequest]:
+    requests = ScheduleRequest.objects.filter(agent=agent).select_related("activity_code")
+    if statuses:
+        requests = requests.filter(status__in=statuses)
+    return requests
+
+
+def schedule_request_get_for_agent(*, agent: Agent, id: int) -> ScheduleRequest | None:
+    return ScheduleRequest.objects.filter(agent=agent, pk=id).select_related("activity_code").first()

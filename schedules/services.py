@@ -139,6 +139,26 @@ def _validate_plan(plan: DayPlan, codes: dict[int, ActivityCode]) -> None:
             )
 
 
+def validate_day_plan(plan: DayPlan) -> None:
+    """Everything schedule_days_apply would refuse about this day, without writing: for a request,
+    refused when made rather than when a supervisor approves it."""
+    codes = {
+        code.pk: code
+        for code in ActivityCode.objects.filter(pk__in={s.activity_code_id for s in plan.activities})
+    }
+    _validate_plan(plan, codes)
+    if not plan.activities:
+        return
+    earliest = min(spec.start for spec in plan.activities)
+    latest = max(spec.end for spec in plan.activities)
+    neighbours = Activity.objects.filter(agent=plan.agent, start__lt=latest, end__gt=earliest).exclude(
+        day__date=plan.date
+    )
+    for other in neighbours:
+        if any(spec.start < other.end and other.start < spec.end for spec in plan.activities):
+            raise _overlap_error()
+
+
 def _overlap_error() -> ApplicationError:
     return ApplicationError(
         "overlap",

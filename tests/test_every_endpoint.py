@@ -29,9 +29,20 @@ ENDPOINTS = [
     ("get", "/api/v1/schedule", None, "active"),
     ("get", "/api/v1/schedule/calendar", None, "active"),
     ("get", "/api/v1/activity-codes", None, "active"),
+    ("get", "/api/v1/schedule/requests", None, "active"),
+    ("post", "/api/v1/schedule/requests", {"action": "cancel", "activity_id": 9999}, "active"),
+    ("get", "/api/v1/schedule/requests/9999", None, "active"),
+    ("delete", "/api/v1/schedule/requests/9999", None, "active"),
+    ("get", "/api/v1/schedule/feed-url", None, "active"),
+    ("post", "/api/v1/schedule/feed-url", None, "active"),
+    ("delete", "/api/v1/schedule/feed-url", None, "active"),
 ]
 # Sample values in the paths above, and the route parameter each stands for.
-_PARAMETERS = {"/t-1": "/<str:token>", "/9999": "/<int:notification_id>"}
+_PARAMETERS = {
+    "/t-1": "/<str:token>",
+    "notifications/9999": "notifications/<int:notification_id>",
+    "requests/9999": "requests/<int:request_id>",
+}
 
 
 def _call(client: AppClient, method: str, path: str, body):

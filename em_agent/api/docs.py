@@ -68,6 +68,40 @@ ERROR_CATALOG: dict[str, tuple[int, dict]] = {
         409,
         {"code": "not_acknowledged", "detail": "Only a read notification can be deleted. Open it first."},
     ),
+    "in_the_past": (
+        400,
+        {
+            "code": "in_the_past",
+            "detail": "Only future times can be requested.",
+            "fields": {"start": ["This time has passed."]},
+        },
+    ),
+    "day_not_published": (
+        409,
+        {
+            "code": "day_not_published",
+            "detail": "Changes can only be requested for a day whose schedule is published.",
+        },
+    ),
+    "overlap": (
+        409,
+        {"code": "overlap", "detail": "Activities cannot overlap: 10:00 falls inside another activity."},
+    ),
+    "too_many_pending_requests": (
+        409,
+        {
+            "code": "too_many_pending_requests",
+            "detail": "You have 20 requests waiting for a decision; withdraw one first.",
+        },
+    ),
+    "not_pending": (409, {"code": "not_pending", "detail": "Only a pending request can be withdrawn."}),
+    "schedule_changed": (
+        409,
+        {
+            "code": "schedule_changed",
+            "detail": "The activity this request changes is no longer on the schedule.",
+        },
+    ),
     "throttled": (429, {"code": "throttled", "detail": "Too many attempts. Try again in 58 minutes."}),
 }
 

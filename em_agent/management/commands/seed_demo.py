@@ -1,4 +1,5 @@
-"""Demo data: three organisations, a supervisor each and a handful of agents with known passwords."""
+"""Demo data: three organisations, a supervisor each and a handful of agents with known passwords, and
+six weeks of schedules for the activated agents (`schedules.demo`)."""
 
 import datetime as dt
 from dataclasses import dataclass
@@ -12,6 +13,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from em_agent.models import Agent, AgentSkill, Language, Organization, Skill, Team, User, WfmSystem
+from schedules.demo import demo_schedules_seed
 
 DEFAULT_PASSWORD = "demo-pass-2026"  # noqa: S105  (demo accounts only; --password to change)
 
@@ -186,7 +188,7 @@ SUPERUSER_EMAIL = "admin@em-agent.demo"
 
 
 class Command(BaseCommand):
-    help = "Creates or refreshes the demo organisations, supervisors and agents (idempotent)."
+    help = "Creates or refreshes the demo organisations, supervisors, agents and schedules (idempotent)."
 
     def add_arguments(self, parser) -> None:
         parser.add_argument("--password", default=DEFAULT_PASSWORD, help="Password of every demo account.")
@@ -194,6 +196,7 @@ class Command(BaseCommand):
     def handle(self, *args, password: str, **options) -> None:
         now = timezone.now()
         rows: list[tuple[str, str, str]] = []
+        schedules: list[str] = []
         with transaction.atomic():
             admin = self._user(
                 SUPERUSER_EMAIL,
@@ -206,7 +209,11 @@ class Command(BaseCommand):
             rows.append(("superuser", admin.email, "all organisations"))
             for spec in ORGANIZATIONS:
                 rows.extend(self._organization(spec, password, now))
+                schedules.append(self._schedules(spec, now))
         self._print(rows, password)
+        self.stdout.write("Schedules (a week back, five ahead; the last week not yet published):")
+        for line in schedules:
+            self.stdout.write(line)
 
     def _user(self, email: str, password: str, **fields) -> User:
         user, _created = User.objects.update_or_create(email=email, defaults={"is_active": True, **fields})
@@ -275,6 +282,19 @@ class Command(BaseCommand):
                 note += f"; TOTP secret {self._totp_secret(user)}"
             rows.append((f"agent ({org.wfm_system})", demo.email, f"{org.name}, {note}"))
         return rows
+
+    def _schedules(self, spec: DemoOrganization, now: dt.datetime) -> str:
+        # After the agents: only the activated ones get a schedule, as only they are synced.
+        org = Organization.objects.get(slug=spec.slug)
+        result = demo_schedules_seed(organization=org, now=now)
+        line = (
+            f"  {org.name}: {result.agents} agent{'s' if result.agents != 1 else ''}, "
+            f"{result.days} days ({result.working_days} working), "
+            f"{result.activities} activities; {result.changed_days} days written"
+        )
+        if result.kept_days:
+            line += f", {result.kept_days} days with local changes kept"
+        return line
 
     def _totp_secret(self, user: User) -> str:
         authenticator = Authenticator.objects.filter(user=user, type=Authenticator.Type.TOTP).first()

@@ -1,0 +1,99 @@
+"""The approval engine: one set of organisation rules decides schedule requests, time off and swaps.
+
+A request is declined at once on a blackout date. Otherwise the most specific active rule applies (a
+rule for the request's activity code before the type's general rule, then the lowest priority): its
+action when every condition holds (lead time, a daily maximum), its fallback (a supervisor, or an
+automatic decline) when one fails. Without a rule a supervisor decides. The verdict says which rule
+decided and why, in words the agent reads."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from django.db.models import Q
+from django.utils.translation import gettext as _
+
+from em_agent.models import Organization
+from schedules.models import ApprovalRule, BlackoutPeriod, RequestType, RuleAction
+
+_BLACKOUT_FIELD = {
+    RequestType.SCHEDULE: "applies_to_schedule",
+    RequestType.TIME_OFF: "applies_to_time_off",
+    RequestType.SWAP: "applies_to_swap",
+}
+
+
+@dataclass(frozen=True)
+class RequestFacts:
+    organization: Organization
+    request_type: str
+    date: dt.date  # the (first) local day the request changes
+    starts_at: dt.datetime  # when the requested change begins: the lead time counts to here
+    activity_code_id: int | None = None
+    # Approved and pending requests of this type on that day, this one excluded. A callable: only a
+    # rule with a daily maximum pays for the count.
+    same_day_count: Callable[[], int] | None = None
+
+
+@dataclass(frozen=True)
+class Verdict:
+    action: str  # a RuleAction
+    rule: ApprovalRule | None
+    reason: str
+
+
+def approval_rule_for(*, facts: RequestFacts) -> ApprovalRule | None:
+    rules = ApprovalRule.objects.filter(
+        organization=facts.organization, request_type=facts.request_type, active=True
+    ).filter(Q(activity_code__isnull=True) | Q(activity_code_id=facts.activity_code_id))
+    return min(
+        rules,
+        key=lambda rule: (rule.activity_code_id is None, rule.priority, rule.pk),
+        default=None,
+    )
+
+
+def approval_evaluate(*, facts: RequestFacts, now: dt.datetime) -> Verdict:
+    blackout = (
+        BlackoutPeriod.objects.filter(
+            organization=facts.organization,
+            start_date__lte=facts.date,
+            end_date__gte=facts.date,
+            **{_BLACKOUT_FIELD[RequestType(facts.request_type)]: True},
+        )
+        .order_by("start_date")
+        .first()
+    )
+    if blackout is not None:
+        return Verdict(
+            RuleAction.AUTO_DECLINE,
+            None,
+            _("No requests are taken for this date: %(reason)s.") % {"reason": blackout.reason},
+        )
+    rule = approval_rule_for(facts=facts)
+    if rule is None:
+        return Verdict(RuleAction.MANUAL, None, _("A supervisor decides."))
+
+    failed = []
+    if rule.min_lead_hours is not None and facts.starts_at - now < dt.timedelta(hours=rule.min_lead_hours):
+        failed.append(_("requests need %(hours)d hours' notice") % {"hours": rule.min_lead_hours})
+    if rule.max_per_day is not None and facts.same_day_count is not None:
+        if facts.same_day_count() >= rule.max_per_day:
+            failed.append(
+                _("the day already has the maximum of %(count)d requests") % {"count": rule.max_per_day}
+            )
+    if failed:
+        action = rule.when_conditions_fail
+        if action == RuleAction.AUTO_DECLINE:
+            reason = _("Declined automatically: %(why)s.") % {"why": "; ".join(failed)}
+        else:
+            reason = _("Sent to a supervisor: %(why)s.") % {"why": "; ".join(failed)}
+        return Verdict(action, rule, reason)
+    reason = {
+        RuleAction.AUTO_APPROVE: _("Approved automatically."),
+        RuleAction.AUTO_DECLINE: _("Declined automatically: not open to requests."),
+        RuleAction.MANUAL: _("A supervisor decides."),
+    }[RuleAction(rule.action)]
+    return Verdict(rule.action, rule, reason)

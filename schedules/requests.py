@@ -1,0 +1,292 @@
+"""Schedule change requests: an agent asks to add, edit or cancel one activity of a published future
+day; the approval engine decides at once or leaves it to a supervisor; an approved request changes
+the schedule through `schedule_days_apply` in the same transaction."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from django.db import transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from rest_framework import status
+
+from em_agent.exceptions import ApplicationError
+from em_agent.models import Agent, User
+from notifications.services import notify
+from schedules.approval import RequestFacts, Verdict, approval_evaluate
+from schedules.models import (
+    Activity,
+    ActivityCode,
+    ActivitySource,
+    RequestAction,
+    RequestStatus,
+    RequestType,
+    RuleAction,
+    ScheduleDay,
+    ScheduleRequest,
+)
+from schedules.selectors import activity_get_for_agent
+from schedules.services import (
+    MAX_ACTIVITY_LENGTH,
+    ActivitySpec,
+    DayPlan,
+    activity_specs,
+    schedule_days_apply,
+    validate_day_plan,
+)
+
+MAX_PENDING_PER_AGENT = 20
+
+
+def _invalid(field: str, message: str) -> ApplicationError:
+    return ApplicationError("validation_error", _("The input is not valid."), fields={field: [message]})
+
+
+def _not_found() -> ApplicationError:
+    return ApplicationError("not_found", _("Not found."), status_code=status.HTTP_404_NOT_FOUND)
+
+
+def _requestable_code(*, agent: Agent, code: str) -> ActivityCode:
+    activity_code = ActivityCode.objects.filter(
+        organization_id=agent.organization_id, code=code, active=True, open_for_requests=True
+    ).first()
+    if activity_code is None:
+        raise _invalid("activity_code", _("This activity code cannot be requested."))
+    return activity_code
+
+
+def _check_times(*, agent: Agent, start: dt.datetime, end: dt.datetime, now: dt.datetime) -> dt.date:
+    if end <= start:
+        raise _invalid("end", _("The end must be after the start."))
+    if end - start > MAX_ACTIVITY_LENGTH:
+        raise _invalid("end", _("An activity cannot last longer than 24 hours."))
+    if start <= now:
+        raise ApplicationError(
+            "in_the_past",
+            _("Only future times can be requested."),
+            fields={"start": [_("This time has passed.")]},
+        )
+    return start.astimezone(agent.zone).date()
+
+
+def _published_day(*, agent: Agent, date: dt.date) -> ScheduleDay:
+    day = ScheduleDay.objects.filter(agent=agent, date=date, published=True).first()
+    if day is None:
+        raise ApplicationError(
+            "day_not_published",
+            _("Changes can only be requested for a day whose schedule is published."),
+            status_code=status.HTTP_409_CONFLICT,
+        )
+    return day
+
+
+def _plan_for(request: ScheduleRequest, *, lock: bool) -> DayPlan:
+    """The request's day as it would become, from the day as it is now."""
+    activities = Activity.objects.filter(agent=request.agent, day__date=request.date).order_by("start")
+    if lock:
+        activities = activities.select_for_update()
+    specs = activity_specs(activities)
+    if request.action in (RequestAction.EDIT, RequestAction.CANCEL):
+        if request.activity_id is None or request.activity_id not in {spec.id for spec in specs}:
+            raise ApplicationError(
+                "schedule_changed",
+                _("The activity this request changes is no longer on the schedule."),
+                status_code=status.HTTP_409_CONFLICT,
+            )
+        specs = [spec for spec in specs if spec.id != request.activity_id]
+    if request.action in (RequestAction.ADD, RequestAction.EDIT):
+        if request.activity_code_id is None or request.start is None or request.end is None:
+            raise ValueError(f"{request.action} request {request.pk} without code or times")
+        specs.append(
+            ActivitySpec(
+                activity_code_id=request.activity_code_id,
+                start=request.start,
+                end=request.end,
+                note=request.comment,
+                source=ActivitySource.REQUEST,
+                # An edited activity keeps its identity (a swap or a time-off request may point at it).
+                id=request.activity_id if request.action == RequestAction.EDIT else None,
+            )
+        )
+    return DayPlan(agent=request.agent, date=request.date, activities=specs)
+
+
+def _same_day_count(request: ScheduleRequest):
+    def count() -> int:
+        return (
+            ScheduleRequest.objects.filter(
+                agent__organization_id=request.agent.organization_id,
+                date=request.date,
+                status__in=[RequestStatus.PENDING, RequestStatus.APPROVED],
+            )
+            .exclude(pk=request.pk)
+            .count()
+        )
+
+    return count
+
+
+@transaction.atomic
+def schedule_request_create(
+    *,
+    agent: Agent,
+    action: str,
+    activity_code: str | None = None,
+    activity_id: int | None = None,
+    start: dt.datetime | None = None,
+    end: dt.datetime | None = None,
+    comment: str = "",
+) -> ScheduleRequest:
+    now = timezone.now()
+    # One agent's pending requests are bounded: the queue is a supervisor's, not a free-for-all.
+    Agent.objects.select_for_update().filter(pk=agent.pk).first()
+    pending = ScheduleRequest.objects.filter(agent=agent, status=RequestStatus.PENDING).count()
+    if pending >= MAX_PENDING_PER_AGENT:
+        raise ApplicationError(
+            "too_many_pending_requests",
+            _("You have %(count)d requests waiting for a decision; withdraw one first.") % {"count": pending},
+            status_code=status.HTTP_409_CONFLICT,
+        )
+
+    request = ScheduleRequest(agent=agent, action=action, comment=comment, created_at=now)
+    if action in (RequestAction.EDIT, RequestAction.CANCEL):
+        if activity_id is None:
+            raise _invalid("activity_id", _("This field is required."))
+        activity = activity_get_for_agent(agent=agent, id=activity_id)
+        if activity is None:
+            raise _not_found()
+        if activity.start <= now:
+            raise ApplicationError(
+                "in_the_past",
+                _("An activity that has started can no longer be changed."),
+                fields={"activity_id": [_("This activity has started.")]},
+            )
+        request.activity = activity
+        request.date = activity.day.date
+    if action in (RequestAction.ADD, RequestAction.EDIT):
+        if activity_code is None:
+            raise _invalid("activity_code", _("This field is required."))
+        if start is None or end is None:
+            raise _invalid("start" if start is None else "end", _("This field is required."))
+        request.activity_code = _requestable_code(agent=agent, code=activity_code)
+        date = _check_times(agent=agent, start=start, end=end, now=now)
+        if action == RequestAction.EDIT and date != request.date:
+            raise _invalid("start", _("An activity cannot be moved to another day."))
+        request.date = date
+        request.start, request.end = start, end
+    _published_day(agent=agent, date=request.date)
+    # Refuse now what could never be approved (an overlap), rather than after a supervisor's look.
+    validate_day_plan(_plan_for(request, lock=False))
+    request.save()
+
+    # The lead time counts to the first moment the schedule would differ.
+    starts = [t for t in (request.start, request.activity.start if request.activity else None) if t]
+    code_id = request.activity_code_id or (request.activity.activity_code_id if request.activity else None)
+    verdict = approval_evaluate(
+        facts=RequestFacts(
+            organization=agent.organization,
+            request_type=RequestType.SCHEDULE,
+            date=request.date,
+            starts_at=min(starts),
+            activity_code_id=code_id,
+            same_day_count=_same_day_count(request),
+        ),
+        now=now,
+    )
+    _decide_by_verdict(request, verdict)
+    return request
+
+
+def _decide_by_verdict(request: ScheduleRequest, verdict: Verdict) -> None:
+    if verdict.action == RuleAction.AUTO_APPROVE:
+        _approve(request, actor=None, rule=verdict.rule, reason=verdict.reason)
+    elif verdict.action == RuleAction.AUTO_DECLINE:
+        _deny(request, actor=None, rule=verdict.rule, reason=verdict.reason)
+    else:
+        request.status_reason = verdict.reason
+        request.save(update_fields=["status_reason"])
+
+
+def _claim_pending(request_id: int) -> ScheduleRequest:
+    """The request, locked; refused unless still pending (two supervisors: one decides)."""
+    request = (
+        ScheduleRequest.objects.select_for_update().select_related("agent__organization").get(pk=request_id)
+    )
+    if request.status != RequestStatus.PENDING:
+        raise ApplicationError(
+            "not_pending",
+            _("This request is no longer pending (%(status)s).") % {"status": request.get_status_display()},
+            status_code=status.HTTP_409_CONFLICT,
+        )
+    return request
+
+
+def _approve(request: ScheduleRequest, *, actor: User | None, rule, reason: str) -> None:
+    result = schedule_days_apply(
+        plans=[_plan_for(request, lock=True)],
+        source=ActivitySource.REQUEST,
+        actor=actor,
+        reason=f"schedule request {request.pk}",
+    )
+    request.change = result.changes[0] if result.changes else None
+    _record_decision(request, RequestStatus.APPROVED, actor=actor, rule=rule, reason=reason)
+    notify(
+        recipients=[request.agent],
+        kind="schedule_request_approved",
+        params={"request_id": request.pk, "date": request.date.isoformat()},
+    )
+
+
+def _deny(request: ScheduleRequest, *, actor: User | None, rule, reason: str) -> None:
+    _record_decision(request, RequestStatus.DENIED, actor=actor, rule=rule, reason=reason)
+    params: dict = {"request_id": request.pk, "date": request.date.isoformat()}
+    if reason:
+        params["reason"] = reason
+    notify(recipients=[request.agent], kind="schedule_request_denied", params=params)
+
+
+def _record_decision(request: ScheduleRequest, status_value: str, *, actor, rule, reason: str) -> None:
+    request.status = status_value
+    request.status_reason = reason[:500]
+    request.decided_by = actor
+    request.decided_by_rule = rule
+    request.decided_at = timezone.now()
+    request.save(
+        update_fields=["status", "status_reason", "decided_by", "decided_by_rule", "decided_at", "change"]
+    )
+
+
+@transaction.atomic
+def schedule_request_approve(*, request_id: int, actor: User, reason: str = "") -> ScheduleRequest:
+    """A supervisor's approval: the change is applied in this transaction, or nothing is."""
+    request = _claim_pending(request_id)
+    _approve(
+        request, actor=actor, rule=None, reason=reason or _("Approved by %(name)s.") % {"name": _name(actor)}
+    )
+    return request
+
+
+@transaction.atomic
+def schedule_request_deny(*, request_id: int, actor: User, reason: str = "") -> ScheduleRequest:
+    request = _claim_pending(request_id)
+    _deny(request, actor=actor, rule=None, reason=reason or _("Denied by %(name)s.") % {"name": _name(actor)})
+    return request
+
+
+@transaction.atomic
+def schedule_request_withdraw(*, agent: Agent, request_id: int) -> None:
+    request = ScheduleRequest.objects.select_for_update().filter(agent=agent, pk=request_id).first()
+    if request is None:
+        raise _not_found()
+    if request.status != RequestStatus.PENDING:
+        raise ApplicationError(
+            "not_pending",
+            _("Only a pending request can be withdrawn."),
+            status_code=status.HTTP_409_CONFLICT,
+        )
+    _record_decision(request, RequestStatus.WITHDRAWN, actor=agent.user, rule=None, reason="")
+
+
+def _name(user: User) -> str:
+    return user.get_full_name() or user.email
