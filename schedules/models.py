@@ -75,7 +75,7 @@ class ScheduleDay(models.Model):
         constraints = [models.UniqueConstraint(fields=["agent", "date"], name="schedule_day_unique")]
 
     def __str__(self) -> str:
-        return f"{self.agent_id} {self.date}"
+        return f"{self.agent.name}, {self.date:%Y-%m-%d}"
 
 
 class ActivitySource(models.TextChoices):
@@ -106,7 +106,8 @@ class Activity(models.Model):
         indexes = [models.Index(fields=["agent", "start"], name="activity_agent_start")]
 
     def __str__(self) -> str:
-        return f"{self.activity_code_id} {self.start:%Y-%m-%d %H:%M}-{self.end:%H:%M}"
+        zone = self.agent.zone
+        return f"{self.activity_code.code} {self.start.astimezone(zone):%Y-%m-%d %H:%M}-{self.end.astimezone(zone):%H:%M}"
 
 
 class ScheduleChange(models.Model):
