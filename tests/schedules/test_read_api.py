@@ -206,3 +206,32 @@ def test_activity_codes_by_use(agent, logged_in):
     assert [c["code"] for c in client.get("/api/v1/activity-codes?usage=time_off").json()] == ["VAC"]
     assert [c["code"] for c in client.get("/api/v1/activity-codes").json()] == ["PHONE", "TRAIN", "VAC"]
     assert client.get("/api/v1/activity-codes?usage=lunch").status_code == 400
+
+
+@pytest.mark.parametrize(
+    "zone, change_day, before, after",
+    [
+        # Both changes in both zones: the night before each change runs across it.
+        ("Europe/Amsterdam", "2027-03-28", "+01:00", "+02:00"),
+        ("Europe/Amsterdam", "2026-10-25", "+02:00", "+01:00"),
+        ("America/New_York", "2027-03-14", "-05:00", "-04:00"),
+        ("America/New_York", "2026-11-01", "-04:00", "-05:00"),
+    ],
+)
+def test_both_dst_changes_in_both_zones(logged_in, zone, change_day, before, after):
+    org = Organization.objects.create(name=zone, slug=zone.replace("/", "-").lower(), default_timezone=zone)
+    agent = AgentFactory(organization=org)
+    day = dt.date.fromisoformat(change_day)
+    eve = day - dt.timedelta(days=1)
+    with time_machine.travel(
+        dt.datetime.combine(eve - dt.timedelta(days=5), dt.time(12), tzinfo=dt.UTC), tick=False
+    ):
+        shift(agent, eve, ("NIGHT", "22:00", "06:00"))
+        shift(agent, day, ("PHONE", "09:00", "17:00"))
+        response = logged_in(agent).get(f"/api/v1/schedule?start={eve}&end={day}")
+
+    night, phone = (d["activities"][0] for d in response.json()["days"])
+    assert night["start"] == f"{eve}T22:00:00{before}"
+    assert night["end"] == f"{day}T06:00:00{after}"
+    assert phone["start"] == f"{day}T09:00:00{after}"
+    assert phone["end"] == f"{day}T17:00:00{after}"
