@@ -2,7 +2,9 @@
 
 from django.http import HttpRequest, HttpResponse
 from django.utils.translation import gettext as _
+from django.views import csrf as csrf_views
 from django.views import defaults
+from django.views.decorators.csrf import csrf_exempt
 
 from em_agent.api.exceptions import is_api_request, json_error_response
 
@@ -40,5 +42,17 @@ def server_error(request: HttpRequest) -> HttpResponse:
     return defaults.server_error(request)
 
 
+def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
+    # The app never sends cookies, so a CSRF refusal under /api/ is a request to no real endpoint
+    # (a cookie-session call to the API): the contract's body, not Django's HTML page.
+    if is_api_request(request):
+        return json_error_response(
+            request, code="permission_denied", detail=_("You may not do this."), status_code=403
+        )
+    return csrf_views.csrf_failure(request, reason)
+
+
+# Unsafe methods too: a POST to an unknown path is a 404, not a CSRF page.
+@csrf_exempt
 def api_not_found(request: HttpRequest) -> HttpResponse:
     return json_error_response(request, code="not_found", detail=_("Not found."), status_code=404)

@@ -237,6 +237,7 @@ FCM_SEND_URL = env.str("FCM_SEND_URL", default="") or None
 MAX_DEVICES_PER_AGENT = env.int("MAX_DEVICES_PER_AGENT", default=5)
 # Attempts per delivery (push or email) before it is marked failed, with exponential backoff from
 # 30 seconds to an hour between them (about 4 hours in all).
+CSRF_FAILURE_VIEW = "em_agent.errors.csrf_failure"
 NOTIFICATION_MAX_ATTEMPTS = env.int("NOTIFICATION_MAX_ATTEMPTS", default=8)
 # A delivery handed to a task and still unclaimed this long after is handed out again by the sweeper
 # (its task or the enqueue after commit was lost). Longer than a big fan-out's queue takes to drain.

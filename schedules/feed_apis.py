@@ -8,6 +8,7 @@ from django.http import HttpRequest, HttpResponse
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_safe
 from drf_spectacular.utils import OpenApiExample, extend_schema
 from rest_framework import serializers, status
@@ -136,6 +137,7 @@ def _throttle_wait(*, address: str, now: dt.datetime) -> int | None:
     return FEED_RATE_WINDOW_SECONDS - epoch % FEED_RATE_WINDOW_SECONDS
 
 
+@csrf_exempt  # no cookies, no state: a POST is simply 405
 @require_safe
 def calendar_feed_view(request: HttpRequest, token: str) -> HttpResponse:
     """The public feed. No session: the token is the key. One 404 for every reason it is refused."""

@@ -10,7 +10,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TypedDict
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from rest_framework import status
@@ -219,8 +219,10 @@ def schedule_days_apply(
         current[activity.day_id].append(activity)
 
     to_delete: list[int] = []
+    to_update: list[Activity] = []
     to_create: list[Activity] = []
     changed_days: list[ScheduleDay] = []
+    final: dict[int, list[Activity]] = {}
     visibly_changed: set[int] = set()
     for plan in plans:
         day = days[(plan.agent.pk, plan.date)]
@@ -229,35 +231,23 @@ def schedule_days_apply(
             "note": day.note,
             "activities": [_snapshot_activity(a, id=a.pk) for a in current[day.pk]],
         }
-        kept_ids = {a.pk for a in current[day.pk]}
-        new_activities = [
-            Activity(
-                # A revert puts back the very rows it replaced, ids included.
-                id=spec.id if spec.id in kept_ids or reverts else None,
-                agent_id=plan.agent.pk,
-                day_id=day.pk,
-                activity_code_id=spec.activity_code_id,
-                start=spec.start,
-                end=spec.end,
-                note=spec.note,
-                source=spec.source,
-            )
-            for spec in sorted(plan.activities, key=lambda a: a.start)
-        ]
+        kept, created, updated, removed = _match_activities(plan, day, current[day.pk], reverts=bool(reverts))
+        rows = sorted(kept + created, key=lambda a: a.start)
         after: DaySnapshot = {
             "published": day.published if plan.published is None else plan.published,
             "note": day.note if plan.note is None else plan.note,
-            "activities": [],  # filled in once the new rows have ids
+            "activities": [_snapshot_activity(a, id=a.pk or 0) for a in rows],
         }
-        after["activities"] = [_snapshot_activity(a, id=a.pk or 0) for a in new_activities]
         if _content(before) == _content(after):
             continue
         day.published, day.note, day.updated_at = after["published"], after["note"], now
         changed_days.append(day)
+        final[day.pk] = rows
         if _content(before, with_source=False) != _content(after, with_source=False):
             visibly_changed.add(day.pk)
-        to_delete.extend(kept_ids)
-        to_create.extend(new_activities)
+        to_delete.extend(removed)
+        to_update.extend(updated)
+        to_create.extend(created)
         result.changes.append(
             ScheduleChange(
                 agent_id=plan.agent.pk,
@@ -276,20 +266,27 @@ def schedule_days_apply(
 
     try:
         with transaction.atomic():  # a savepoint: the overlap below must not poison the caller's transaction
+            deferred = connection.vendor == "postgresql"
+            if deferred:
+                # Activities moved within a day may overlap one another until the last row is written.
+                connection.cursor().execute("SET CONSTRAINTS activity_no_overlap DEFERRED")
             Activity.objects.filter(pk__in=to_delete).delete()
-            created = Activity.objects.bulk_create(to_create, batch_size=2000)
-            _check_no_overlap_beyond_the_days(created, changed_days)
+            Activity.objects.bulk_update(
+                to_update, ["activity_code", "start", "end", "note", "source"], batch_size=500
+            )
+            Activity.objects.bulk_create(to_create, batch_size=2000)
+            if deferred:
+                connection.cursor().execute("SET CONSTRAINTS activity_no_overlap IMMEDIATE")
+            else:
+                _check_no_overlap_beyond_the_days(to_update + to_create, changed_days)
     except IntegrityError as exc:
         # The exclusion constraint (PostgreSQL): an overlap with an activity of a neighbouring day.
         if "activity_no_overlap" in str(exc):
             raise _overlap_error() from exc
         raise
     ScheduleDay.objects.bulk_update(changed_days, ["published", "note", "updated_at"], batch_size=2000)
-    by_day: dict[int, list[Activity]] = defaultdict(list)
-    for activity in created:
-        by_day[activity.day_id].append(activity)
     for change, day in zip(result.changes, changed_days, strict=True):
-        change.after["activities"] = [_snapshot_activity(a, id=a.pk) for a in by_day[day.pk]]
+        change.after["activities"] = [_snapshot_activity(a, id=a.pk) for a in final[day.pk]]
     ScheduleChange.objects.bulk_create(result.changes, batch_size=2000)
 
     if notify:
@@ -305,9 +302,74 @@ def schedule_days_apply(
     return result
 
 
+def _match_activities(
+    plan: DayPlan, day: ScheduleDay, current: list[Activity], *, reverts: bool
+) -> tuple[list[Activity], list[Activity], list[Activity], list[int]]:
+    """Which of the day's rows stay (kept, some of them updated), which are new, which go.
+
+    An activity keeps its row, and so its id, when the plan names that id, or when the plan has an
+    activity of the same code and times: what points at it (a pending request to edit or cancel it,
+    a swap offer) keeps pointing at it through a change of some other part of the day. A revert puts
+    back the very rows it replaced, ids included."""
+    by_id = {activity.pk: activity for activity in current}
+    by_content: dict[tuple, list[Activity]] = defaultdict(list)
+    for activity in current:
+        by_content[(activity.activity_code_id, activity.start, activity.end)].append(activity)
+    kept: list[Activity] = []
+    updated: list[Activity] = []
+    created: list[Activity] = []
+    taken: set[int] = set()
+    unnamed: list[ActivitySpec] = []
+    for spec in plan.activities:
+        if spec.id is not None and spec.id in by_id and spec.id not in taken:
+            taken.add(spec.id)
+            kept.append(_apply_spec(by_id[spec.id], spec, updated))
+        elif spec.id is not None and reverts:
+            created.append(_new_activity(plan, day, spec, id=spec.id))
+        else:
+            unnamed.append(spec)
+    for spec in unnamed:
+        same = [a for a in by_content[(spec.activity_code_id, spec.start, spec.end)] if a.pk not in taken]
+        if same:
+            taken.add(same[0].pk)
+            kept.append(_apply_spec(same[0], spec, updated))
+        else:
+            created.append(_new_activity(plan, day, spec, id=None))
+    removed = [activity.pk for activity in current if activity.pk not in taken]
+    return kept, created, updated, removed
+
+
+def _apply_spec(activity: Activity, spec: ActivitySpec, updated: list[Activity]) -> Activity:
+    fields = {
+        "activity_code_id": spec.activity_code_id,
+        "start": spec.start,
+        "end": spec.end,
+        "note": spec.note,
+        "source": spec.source,
+    }
+    if any(getattr(activity, name) != value for name, value in fields.items()):
+        for name, value in fields.items():
+            setattr(activity, name, value)
+        updated.append(activity)
+    return activity
+
+
+def _new_activity(plan: DayPlan, day: ScheduleDay, spec: ActivitySpec, *, id: int | None) -> Activity:
+    return Activity(
+        id=id,
+        agent_id=plan.agent.pk,
+        day_id=day.pk,
+        activity_code_id=spec.activity_code_id,
+        start=spec.start,
+        end=spec.end,
+        note=spec.note,
+        source=spec.source,
+    )
+
+
 def _check_no_overlap_beyond_the_days(created: list[Activity], days: list[ScheduleDay]) -> None:
     """Overlap with an activity of a day that is not being changed (a night shift running into the
-    next morning). PostgreSQL's exclusion constraint catches it too; this says it on SQLite."""
+    next morning), where no exclusion constraint does it (SQLite, the demo's database)."""
     if not created:
         return
     by_agent: dict[int, list[Activity]] = defaultdict(list)

@@ -1,5 +1,6 @@
 """On PostgreSQL, no two activities of one agent overlap, whatever writes them (btree_gist lets the
-agent's id share a GiST index with the time range). SQLite, the demo's database, relies on the
+agent's id share a GiST index with the time range). Deferrable, so the schedule service can move
+activities within a day in any order and have the constraint checked once they are all written. SQLite, the demo's database, relies on the
 service's own check."""
 
 from django.db import migrations
@@ -7,7 +8,8 @@ from django.db import migrations
 CREATE = """
 CREATE EXTENSION IF NOT EXISTS btree_gist;
 ALTER TABLE schedules_activity ADD CONSTRAINT activity_no_overlap
-    EXCLUDE USING gist (agent_id WITH =, tstzrange(start, "end", '[)') WITH &&);
+    EXCLUDE USING gist (agent_id WITH =, tstzrange(start, "end", '[)') WITH &&)
+    DEFERRABLE INITIALLY IMMEDIATE;
 """
 DROP = "ALTER TABLE schedules_activity DROP CONSTRAINT IF EXISTS activity_no_overlap;"
 

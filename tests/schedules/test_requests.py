@@ -306,3 +306,55 @@ def test_two_supervisors_approving_at_once_apply_it_once(
     assert ScheduleChange.objects.count() == changes_before + 1
     assert Activity.objects.filter(agent=agent, activity_code=training).count() == 1
     assert Notification.objects.filter(user=agent.user, kind="schedule_request_approved").count() == 1
+
+
+def test_a_pending_cancel_keeps_its_activity_through_another_change_that_day(
+    agent, day, training, supervisor, logged_in
+):
+    _rule(agent.organization, training, action=RuleAction.AUTO_APPROVE)
+    client = logged_in(agent)
+    afternoon = Activity.objects.filter(agent=agent, day__date=DAY).order_by("start").last()
+    cancel = client.post(
+        "/api/v1/schedule/requests", {"action": "cancel", "activity_id": afternoon.pk}
+    ).json()
+    assert cancel["status"] == "pending"
+
+    assert _add(client).json()["status"] == "approved"  # training after the shift, same day
+
+    assert client.get(f"/api/v1/schedule/requests/{cancel['id']}").json()["activity_id"] == afternoon.pk
+    schedule_request_approve(request_id=cancel["id"], actor=supervisor)
+    assert not Activity.objects.filter(pk=afternoon.pk).exists()
+
+
+def test_an_approved_edit_still_names_its_activity(agent, day, training, supervisor, logged_in):
+    client = logged_in(agent)
+    morning = Activity.objects.filter(agent=agent, day__date=DAY).order_by("start").first()
+    edit = client.post(
+        "/api/v1/schedule/requests",
+        {
+            "action": "edit",
+            "activity_id": morning.pk,
+            "activity_code": "TRAIN",
+            "start": "2026-12-03T09:00:00+01:00",
+            "end": "2026-12-03T10:00:00+01:00",
+        },
+    ).json()
+
+    schedule_request_approve(request_id=edit["id"], actor=supervisor)
+
+    assert client.get(f"/api/v1/schedule/requests/{edit['id']}").json()["activity_id"] == morning.pk
+
+
+@pytest.mark.parametrize(
+    "start",
+    [
+        "2026-12-03T25:00:00+01:00",
+        "2026-12-32T17:00:00+01:00",
+        "2026-12-03T17:00:00+25:00",
+        "2026-12-03T17:00:00" + " " * 60,
+    ],
+)
+def test_malformed_or_naive_times_are_400(agent, day, training, logged_in, start):
+    response = _add(logged_in(agent), start=start)
+    assert response.status_code == 400
+    assert "start" in response.json()["fields"]
