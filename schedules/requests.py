@@ -180,22 +180,48 @@ def schedule_request_create(
     validate_day_plan(_plan_for(request, lock=False))
     request.save()
 
-    # The lead time counts to the first moment the schedule would differ.
-    starts = [t for t in (request.start, request.activity.start if request.activity else None) if t]
-    code_id = request.activity_code_id or (request.activity.activity_code_id if request.activity else None)
-    verdict = approval_evaluate(
-        facts=RequestFacts(
-            organization=agent.organization,
-            request_type=RequestType.SCHEDULE,
-            date=request.date,
-            starts_at=min(starts),
-            activity_code_id=code_id,
-            same_day_count=_same_day_count(request),
-        ),
-        now=now,
-    )
-    _decide_by_verdict(request, verdict)
+    _decide_by_verdict(request, _verdict_for(request, now=now))
     return request
+
+
+# Strictest first: when the new and the old activity's codes have different rules, the stricter wins.
+_STRICTNESS = {RuleAction.AUTO_DECLINE: 0, RuleAction.MANUAL: 1, RuleAction.AUTO_APPROVE: 2}
+
+
+def _verdict_for(request: ScheduleRequest, *, now: dt.datetime) -> Verdict:
+    """The rules of every activity code the request touches: the requested one (add, edit) and the
+    one it replaces (edit, cancel). Turning a phone block into training is judged by the phone
+    block's rule too, not only by training's."""
+    activity = request.activity
+    # The lead time counts to the first moment the schedule would differ.
+    starts = [t for t in (request.start, activity.start if activity else None) if t is not None]
+    code_ids = {c for c in (request.activity_code_id, activity.activity_code_id if activity else None) if c}
+    verdicts = [
+        approval_evaluate(
+            facts=RequestFacts(
+                organization=request.agent.organization,
+                request_type=RequestType.SCHEDULE,
+                date=request.date,
+                starts_at=min(starts),
+                activity_code_id=code_id,
+                same_day_count=_same_day_count(request),
+            ),
+            now=now,
+        )
+        for code_id in sorted(code_ids)
+    ]
+    verdict = min(verdicts, key=lambda v: _STRICTNESS[RuleAction(v.action)])
+    if (
+        verdict.action == RuleAction.AUTO_APPROVE
+        and activity is not None
+        and activity.source != ActivitySource.REQUEST
+    ):
+        # What the WFM (or a supervisor) planned is changed only by a supervisor; an agent may
+        # freely undo what its own approved requests added.
+        return Verdict(
+            RuleAction.MANUAL, verdict.rule, _("Changes to activities planned for you need a supervisor.")
+        )
+    return verdict
 
 
 def _decide_by_verdict(request: ScheduleRequest, verdict: Verdict) -> None:

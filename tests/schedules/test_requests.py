@@ -167,7 +167,7 @@ def test_a_code_specific_rule_wins_over_the_general_one(agent, day, training, lo
     assert _add(logged_in(agent)).json()["status"] == "approved"
 
 
-def test_edit_keeps_the_activity_and_cancel_removes_it(agent, day, training, logged_in):
+def test_edit_keeps_the_activity_and_cancel_removes_it(agent, day, training, supervisor, logged_in):
     _rule(agent.organization, None, action=RuleAction.AUTO_APPROVE)
     client = logged_in(agent)
     morning = Activity.objects.filter(agent=agent, day__date=DAY).order_by("start").first()
@@ -181,14 +181,65 @@ def test_edit_keeps_the_activity_and_cancel_removes_it(agent, day, training, log
             "start": "2026-12-03T09:00:00+01:00",
             "end": "2026-12-03T11:00:00+01:00",
         },
-    )
-    assert edited.json()["status"] == "approved", edited.content
+    ).json()
+    # The WFM planned the morning: even under an approve-everything rule a supervisor decides.
+    assert edited["status"] == "pending", edited
+    assert edited["status_reason"] == "Changes to activities planned for you need a supervisor."
+    schedule_request_approve(request_id=edited["id"], actor=supervisor)
     assert Activity.objects.get(pk=morning.pk).activity_code.code == "TRAIN"
 
-    cancelled = client.post("/api/v1/schedule/requests", {"action": "cancel", "activity_id": morning.pk})
-    assert cancelled.json()["status"] == "approved"
+    cancelled = client.post(
+        "/api/v1/schedule/requests", {"action": "cancel", "activity_id": morning.pk}
+    ).json()
+    assert cancelled["status"] == "approved"  # it came from the agent's own request
     assert not Activity.objects.filter(pk=morning.pk).exists()
     assert _day_codes(agent) == [("LUNCH", "12:00"), ("PHONE", "12:30")]
+
+
+def test_turning_work_into_training_is_judged_by_the_work_codes_rule_too(agent, day, training, logged_in):
+    _rule(agent.organization, training, action=RuleAction.AUTO_APPROVE)
+    phone = Activity.objects.filter(agent=agent, day__date=DAY).order_by("start").first()
+
+    edited = (
+        logged_in(agent)
+        .post(
+            "/api/v1/schedule/requests",
+            {
+                "action": "edit",
+                "activity_id": phone.pk,
+                "activity_code": "TRAIN",
+                "start": "2026-12-03T09:00:00+01:00",
+                "end": "2026-12-03T12:00:00+01:00",
+            },
+        )
+        .json()
+    )
+
+    assert edited["status"] == "pending"
+    assert Activity.objects.get(pk=phone.pk).activity_code.code == "PHONE"
+
+
+def test_the_stricter_of_two_codes_rules_wins(agent, day, training, logged_in):
+    phone = Activity.objects.filter(agent=agent, day__date=DAY).order_by("start").first()
+    _rule(agent.organization, training, action=RuleAction.AUTO_APPROVE)
+    _rule(agent.organization, phone.activity_code, action=RuleAction.AUTO_DECLINE)
+
+    edited = (
+        logged_in(agent)
+        .post(
+            "/api/v1/schedule/requests",
+            {
+                "action": "edit",
+                "activity_id": phone.pk,
+                "activity_code": "TRAIN",
+                "start": "2026-12-03T09:00:00+01:00",
+                "end": "2026-12-03T12:00:00+01:00",
+            },
+        )
+        .json()
+    )
+
+    assert edited["status"] == "denied"
 
 
 @pytest.mark.parametrize(
