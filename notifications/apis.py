@@ -3,7 +3,7 @@ from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schem
 from rest_framework import serializers, status
 from rest_framework.response import Response
 
-from em_agent.api.docs import error_responses
+from em_agent.api.docs import error_responses, paginated
 from em_agent.api.pagination import CursorPagination
 from em_agent.api.permissions import IsAgent, mfa_satisfied
 from em_agent.api.views import AgentAPIView
@@ -60,7 +60,7 @@ class DeviceListApi(AgentAPIView):
     @extend_schema(
         operation_id="devices_list",
         summary="This agent's registered devices, newest first",
-        responses={200: DeviceOutput(many=True), **error_responses("permission_denied")},
+        responses={200: paginated(DeviceOutput, "DevicePage"), **error_responses("permission_denied")},
         tags=["agent"],
     )
     def get(self, request):
@@ -184,7 +184,7 @@ class NotificationListApi(AgentAPIView):
             OpenApiParameter("page_size", int),
         ],
         responses={
-            200: NotificationOutput(many=True),
+            200: paginated(NotificationOutput, "NotificationPage"),
             **error_responses("activation_required", "mfa_enrollment_required"),
         },
         examples=[

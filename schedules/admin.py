@@ -119,7 +119,7 @@ class ScheduleRequestAdmin(OrganizationScopedAdmin):
 
     organization_path = "agent__organization"
     supervisor_actions = frozenset({"view", "change"})
-    list_display = ["agent", "action", "day", "code", "local_times", "status", "status_reason", "age"]
+    list_display = ["agent", "action", "day", "code", "local_times", "status", "reason", "age"]
     list_filter = [QueueStatusFilter, "action", "date", "agent__team"]
     search_fields = ["agent__name", "agent__user__email"]
     list_select_related = ["agent__user", "activity_code", "activity__activity_code"]
@@ -183,6 +183,10 @@ class ScheduleRequestAdmin(OrganizationScopedAdmin):
         if start is None or end is None:
             return "-"
         return _span(obj.agent.zone, start, end)
+
+    @admin.display(description=_("reason"), ordering="status_reason")
+    def reason(self, obj: ScheduleRequest) -> str:
+        return obj.reason_text()
 
     @admin.display(description=_("age"), ordering="-created_at")
     def age(self, obj: ScheduleRequest) -> str:

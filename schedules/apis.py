@@ -16,7 +16,7 @@ from rest_framework import serializers
 from rest_framework.exceptions import NotFound
 from rest_framework.response import Response
 
-from em_agent.api.docs import error_responses
+from em_agent.api.docs import error_responses, paginated
 from em_agent.api.fields import AwareDateTimeField
 from em_agent.api.pagination import CursorPagination
 from em_agent.api.views import AgentAPIView
@@ -225,7 +225,7 @@ class ActivityCodesApi(AgentAPIView):
         examples=[
             OpenApiExample(
                 "Schedule requests",
-                value=[{"code": "TRAIN", "name": "Training", "category": "training", "color": "#7B61FF"}],
+                value=[{"code": "TRAINING", "name": "Training", "category": "training", "color": "#7B61FF"}],
                 response_only=True,
             )
         ],
@@ -246,7 +246,7 @@ class ScheduleRequestOutput(serializers.Serializer):
     action = serializers.ChoiceField(choices=RequestAction.choices)
     status = serializers.ChoiceField(choices=RequestStatus.choices)
     status_reason = serializers.CharField(
-        help_text="Why it was decided so (or why it waits), in words for the agent."
+        source="reason_text", help_text="Why it was decided so (or why it waits), in the reader's language."
     )
     date = serializers.DateField(help_text="The local day the request changes.")
     activity_id = serializers.IntegerField(allow_null=True, help_text="The activity edited or cancelled.")
@@ -265,7 +265,7 @@ REQUEST_EXAMPLE = {
     "status_reason": "Approved automatically.",
     "date": "2026-12-03",
     "activity_id": None,
-    "activity_code": "TRAIN",
+    "activity_code": "TRAINING",
     "start": "2026-12-03T14:00:00+01:00",
     "end": "2026-12-03T15:00:00+01:00",
     "comment": "Product training",
@@ -315,7 +315,7 @@ class ScheduleRequestListApi(AgentAPIView):
         summary="The agent's schedule change requests",
         parameters=[QueryInput, OpenApiParameter("cursor", str, description="From `next`.")],
         responses={
-            200: ScheduleRequestOutput(many=True),
+            200: paginated(ScheduleRequestOutput, "ScheduleRequestPage"),
             **error_responses("validation_error", "activation_required", "mfa_enrollment_required"),
         },
         examples=[
@@ -349,7 +349,7 @@ class ScheduleRequestListApi(AgentAPIView):
                 "Add training",
                 value={
                     "action": "add",
-                    "activity_code": "TRAIN",
+                    "activity_code": "TRAINING",
                     "start": "2026-12-03T14:00:00+01:00",
                     "end": "2026-12-03T15:00:00+01:00",
                     "comment": "Product training",
@@ -361,7 +361,7 @@ class ScheduleRequestListApi(AgentAPIView):
                 value={
                     "action": "edit",
                     "activity_id": 812,
-                    "activity_code": "TRAIN",
+                    "activity_code": "TRAINING",
                     "start": "2026-12-03T09:00:00+01:00",
                     "end": "2026-12-03T10:00:00+01:00",
                 },

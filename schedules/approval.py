@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from django.db.models import Q
-from django.utils.translation import gettext as _
+from django.utils import translation
+from django.utils.translation import gettext, gettext_noop
 
 from em_agent.models import Organization
 from schedules.models import ApprovalRule, BlackoutPeriod, RequestType, RuleAction
@@ -23,6 +24,45 @@ _BLACKOUT_FIELD = {
     RequestType.TIME_OFF: "applies_to_time_off",
     RequestType.SWAP: "applies_to_swap",
 }
+
+
+@dataclass(frozen=True)
+class Reason:
+    """A decision's reason, kept as its untranslated message and parameters so that each reader
+    gets it in their own language (the agent in the app, a supervisor in the admin). A parameter
+    may itself be a list of reasons, joined with "; "."""
+
+    msgid: str
+    params: dict = field(default_factory=dict)
+
+    def render(self, language: str | None = None) -> str:
+        if language is not None:
+            with translation.override(language):
+                return self.render()
+        values = {
+            name: "; ".join(part.render() for part in value) if isinstance(value, list) else value
+            for name, value in self.params.items()
+        }
+        return gettext(self.msgid) % values if values else gettext(self.msgid)
+
+    def as_json(self) -> dict:
+        return {
+            "msgid": self.msgid,
+            "params": {
+                name: [part.as_json() for part in value] if isinstance(value, list) else value
+                for name, value in self.params.items()
+            },
+        }
+
+    @classmethod
+    def from_json(cls, data: dict) -> Reason:
+        return cls(
+            data["msgid"],
+            {
+                name: [cls.from_json(part) for part in value] if isinstance(value, list) else value
+                for name, value in data.get("params", {}).items()
+            },
+        )
 
 
 @dataclass(frozen=True)
@@ -41,7 +81,7 @@ class RequestFacts:
 class Verdict:
     action: str  # a RuleAction
     rule: ApprovalRule | None
-    reason: str
+    reason: Reason
 
 
 def approval_rule_for(*, facts: RequestFacts) -> ApprovalRule | None:
@@ -70,30 +110,37 @@ def approval_evaluate(*, facts: RequestFacts, now: dt.datetime) -> Verdict:
         return Verdict(
             RuleAction.AUTO_DECLINE,
             None,
-            _("No requests are taken for this date: %(reason)s.") % {"reason": blackout.reason},
+            Reason(
+                gettext_noop("No requests are taken for this date: %(reason)s."), {"reason": blackout.reason}
+            ),
         )
     rule = approval_rule_for(facts=facts)
     if rule is None:
-        return Verdict(RuleAction.MANUAL, None, _("A supervisor decides."))
+        return Verdict(RuleAction.MANUAL, None, Reason(gettext_noop("A supervisor decides.")))
 
-    failed = []
+    failed: list[Reason] = []
     if rule.min_lead_hours is not None and facts.starts_at - now < dt.timedelta(hours=rule.min_lead_hours):
-        failed.append(_("requests need %(hours)d hours' notice") % {"hours": rule.min_lead_hours})
+        failed.append(
+            Reason(gettext_noop("requests need %(hours)d hours' notice"), {"hours": rule.min_lead_hours})
+        )
     if rule.max_per_day is not None and facts.same_day_count is not None:
         if facts.same_day_count() >= rule.max_per_day:
             failed.append(
-                _("the day already has the maximum of %(count)d requests") % {"count": rule.max_per_day}
+                Reason(
+                    gettext_noop("the day already has the maximum of %(count)d requests"),
+                    {"count": rule.max_per_day},
+                )
             )
     if failed:
         action = rule.when_conditions_fail
         if action == RuleAction.AUTO_DECLINE:
-            reason = _("Declined automatically: %(why)s.") % {"why": "; ".join(failed)}
-        else:
-            reason = _("Sent to a supervisor: %(why)s.") % {"why": "; ".join(failed)}
-        return Verdict(action, rule, reason)
+            return Verdict(
+                action, rule, Reason(gettext_noop("Declined automatically: %(why)s."), {"why": failed})
+            )
+        return Verdict(action, rule, Reason(gettext_noop("Sent to a supervisor: %(why)s."), {"why": failed}))
     reason = {
-        RuleAction.AUTO_APPROVE: _("Approved automatically."),
-        RuleAction.AUTO_DECLINE: _("Declined automatically: not open to requests."),
-        RuleAction.MANUAL: _("A supervisor decides."),
+        RuleAction.AUTO_APPROVE: gettext_noop("Approved automatically."),
+        RuleAction.AUTO_DECLINE: gettext_noop("Declined automatically: not open to requests."),
+        RuleAction.MANUAL: gettext_noop("A supervisor decides."),
     }[RuleAction(rule.action)]
-    return Verdict(rule.action, rule, reason)
+    return Verdict(rule.action, rule, Reason(reason))

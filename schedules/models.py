@@ -243,7 +243,10 @@ class Decision(models.Model):
     """Who or what decided a request, when and why: shared by every kind of request."""
 
     status = models.CharField(max_length=20, choices=RequestStatus.choices, default=RequestStatus.PENDING)
+    # A supervisor's own words; or, when a rule or the system decided, the reason kept untranslated
+    # (schedules.approval.Reason) so each reader gets it in their language: see `reason_text`.
     status_reason = models.CharField(max_length=500, blank=True)
+    status_reason_i18n = models.JSONField(null=True, blank=True, editable=False)
     decided_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
@@ -255,6 +258,14 @@ class Decision(models.Model):
 
     class Meta:
         abstract = True
+
+    def reason_text(self, language: str | None = None) -> str:
+        """The reason in the active language (or `language`)."""
+        if self.status_reason_i18n:
+            from schedules.approval import Reason  # the engine imports these models
+
+            return Reason.from_json(self.status_reason_i18n).render(language)
+        return self.status_reason
 
 
 class RequestAction(models.TextChoices):

@@ -6,15 +6,17 @@ from __future__ import annotations
 
 import datetime as dt
 
+from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop
 from rest_framework import status
 
 from em_agent.exceptions import ApplicationError
 from em_agent.models import Agent, User
 from notifications.services import notify
-from schedules.approval import RequestFacts, Verdict, approval_evaluate
+from schedules.approval import Reason, RequestFacts, Verdict, approval_evaluate
 from schedules.models import (
     Activity,
     ActivityCode,
@@ -219,7 +221,9 @@ def _verdict_for(request: ScheduleRequest, *, now: dt.datetime) -> Verdict:
         # What the WFM (or a supervisor) planned is changed only by a supervisor; an agent may
         # freely undo what its own approved requests added.
         return Verdict(
-            RuleAction.MANUAL, verdict.rule, _("Changes to activities planned for you need a supervisor.")
+            RuleAction.MANUAL,
+            verdict.rule,
+            Reason(gettext_noop("Changes to activities planned for you need a supervisor.")),
         )
     return verdict
 
@@ -230,8 +234,8 @@ def _decide_by_verdict(request: ScheduleRequest, verdict: Verdict) -> None:
     elif verdict.action == RuleAction.AUTO_DECLINE:
         _deny(request, actor=None, rule=verdict.rule, reason=verdict.reason)
     else:
-        request.status_reason = verdict.reason
-        request.save(update_fields=["status_reason"])
+        _set_reason(request, verdict.reason)
+        request.save(update_fields=["status_reason", "status_reason_i18n"])
 
 
 def _claim_pending(request_id: int) -> ScheduleRequest:
@@ -248,7 +252,16 @@ def _claim_pending(request_id: int) -> ScheduleRequest:
     return request
 
 
-def _approve(request: ScheduleRequest, *, actor: User | None, rule, reason: str) -> None:
+def _set_reason(request: ScheduleRequest, reason: Reason | str) -> None:
+    if isinstance(reason, Reason):
+        request.status_reason_i18n = reason.as_json()
+        request.status_reason = reason.render(settings.LANGUAGE_CODE)[:500]  # for searching in the admin
+    else:
+        request.status_reason_i18n = None
+        request.status_reason = reason[:500]
+
+
+def _approve(request: ScheduleRequest, *, actor: User | None, rule, reason: Reason | str) -> None:
     result = schedule_days_apply(
         plans=[_plan_for(request, lock=True)],
         source=ActivitySource.REQUEST,
@@ -264,22 +277,33 @@ def _approve(request: ScheduleRequest, *, actor: User | None, rule, reason: str)
     )
 
 
-def _deny(request: ScheduleRequest, *, actor: User | None, rule, reason: str) -> None:
+def _deny(request: ScheduleRequest, *, actor: User | None, rule, reason: Reason | str) -> None:
     _record_decision(request, RequestStatus.DENIED, actor=actor, rule=rule, reason=reason)
     params: dict = {"request_id": request.pk, "date": request.date.isoformat()}
-    if reason:
-        params["reason"] = reason
+    text = request.reason_text(request.agent.language)  # the notification's text is the agent's
+    if text:
+        params["reason"] = text
     notify(recipients=[request.agent], kind="schedule_request_denied", params=params)
 
 
-def _record_decision(request: ScheduleRequest, status_value: str, *, actor, rule, reason: str) -> None:
+def _record_decision(
+    request: ScheduleRequest, status_value: str, *, actor, rule, reason: Reason | str
+) -> None:
     request.status = status_value
-    request.status_reason = reason[:500]
+    _set_reason(request, reason)
     request.decided_by = actor
     request.decided_by_rule = rule
     request.decided_at = timezone.now()
     request.save(
-        update_fields=["status", "status_reason", "decided_by", "decided_by_rule", "decided_at", "change"]
+        update_fields=[
+            "status",
+            "status_reason",
+            "status_reason_i18n",
+            "decided_by",
+            "decided_by_rule",
+            "decided_at",
+            "change",
+        ]
     )
 
 
@@ -288,7 +312,10 @@ def schedule_request_approve(*, request_id: int, actor: User, reason: str = "") 
     """A supervisor's approval: the change is applied in this transaction, or nothing is."""
     request = _claim_pending(request_id)
     _approve(
-        request, actor=actor, rule=None, reason=reason or _("Approved by %(name)s.") % {"name": _name(actor)}
+        request,
+        actor=actor,
+        rule=None,
+        reason=reason or Reason(gettext_noop("Approved by %(name)s."), {"name": _name(actor)}),
     )
     return request
 
@@ -296,7 +323,12 @@ def schedule_request_approve(*, request_id: int, actor: User, reason: str = "") 
 @transaction.atomic
 def schedule_request_deny(*, request_id: int, actor: User, reason: str = "") -> ScheduleRequest:
     request = _claim_pending(request_id)
-    _deny(request, actor=actor, rule=None, reason=reason or _("Denied by %(name)s.") % {"name": _name(actor)})
+    _deny(
+        request,
+        actor=actor,
+        rule=None,
+        reason=reason or Reason(gettext_noop("Denied by %(name)s."), {"name": _name(actor)}),
+    )
     return request
 
 

@@ -1,7 +1,7 @@
 """OpenAPI pieces shared by the endpoints: the error body, its codes and examples."""
 
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, inline_serializer
 from rest_framework import serializers
 
 
@@ -134,3 +134,15 @@ def error_responses(*codes: str) -> dict[int, OpenApiResponse]:
         )
         for status_code, status_codes in sorted(by_status.items())
     }
+
+
+def paginated(item: type[serializers.Serializer], name: str) -> serializers.Serializer:
+    """The contract's list shape for the schema: `{"results": [item, ...], "next": url|null}`. Views
+    that paginate by hand (APIView) must say so; spectacular only sees it on generic list views."""
+    return inline_serializer(
+        name=name,
+        fields={
+            "results": item(many=True),
+            "next": serializers.URLField(allow_null=True, help_text="The next page, or null."),
+        },
+    )

@@ -7,7 +7,9 @@ class AwareDateTimeField(serializers.DateTimeField):
     """RFC 3339 with an offset, as the contract says: a datetime without one is refused (400), never
     guessed in some zone. Answers in the active zone (the agent's)."""
 
-    default_error_messages = {"naive": _("Give the time with its UTC offset, e.g. 2026-12-01T09:00:00+01:00.")}
+    default_error_messages = {
+        "naive": _("Give the time with its UTC offset, e.g. 2026-12-01T09:00:00+01:00.")
+    }
 
     def enforce_timezone(self, value):
         # DRF would read a naive time in the active zone; every parsed input passes through here.

@@ -409,3 +409,23 @@ def test_malformed_or_naive_times_are_400(agent, day, training, logged_in, start
     response = _add(logged_in(agent), start=start)
     assert response.status_code == 400
     assert "start" in response.json()["fields"]
+
+
+def test_a_rules_reason_is_read_in_the_readers_language(agent, day, training, logged_in):
+    _rule(
+        agent.organization,
+        training,
+        action=RuleAction.AUTO_APPROVE,
+        min_lead_hours=72,
+        when_conditions_fail=RuleAction.AUTO_DECLINE,
+    )
+    client = logged_in(agent)
+    request_id = _add(client).json()["id"]
+
+    english = client.get(f"/api/v1/schedule/requests/{request_id}").json()["status_reason"]
+    dutch = client.get(f"/api/v1/schedule/requests/{request_id}", HTTP_ACCEPT_LANGUAGE="nl").json()[
+        "status_reason"
+    ]
+
+    assert english == "Declined automatically: requests need 72 hours' notice."
+    assert dutch == "Automatisch afgewezen: aanvragen moeten 72 uur van tevoren worden ingediend."
