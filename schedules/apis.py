@@ -46,8 +46,11 @@ def json_with_etag(request, data) -> HttpResponse:
     refresh costs a few bytes. Private: the schedule is one agent's."""
     body = json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode()
     etag = '"' + hashlib.blake2b(body, digest_size=16).hexdigest() + '"'
-    if etag in [tag.strip() for tag in request.headers.get("If-None-Match", "").split(",")]:
+    # Weak comparison, as RFC 9110 asks of If-None-Match: a proxy may have weakened our tag.
+    sent = {tag.strip().removeprefix("W/") for tag in request.headers.get("If-None-Match", "").split(",")}
+    if etag in sent or "*" in sent:
         response = HttpResponse(status=304)
+        del response["Content-Type"]
     else:
         response = HttpResponse(body, content_type="application/json")
     response["ETag"] = etag
@@ -275,6 +278,8 @@ REQUEST_EXAMPLE = {
 
 REQUEST_ERRORS = (
     "validation_error",
+    "not_available_for_wfm_system",
+    "request_pending",
     "in_the_past",
     "day_not_published",
     "overlap",

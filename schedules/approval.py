@@ -72,9 +72,9 @@ class RequestFacts:
     date: dt.date  # the (first) local day the request changes
     starts_at: dt.datetime  # when the requested change begins: the lead time counts to here
     activity_code_id: int | None = None
-    # Approved and pending requests of this type on that day, this one excluded. A callable: only a
-    # rule with a daily maximum pays for the count.
-    same_day_count: Callable[[], int] | None = None
+    # Approved and pending requests of this type on that day within the rule's reach (its activity
+    # code, when it has one), this one excluded. A callable: only a rule with a daily maximum pays.
+    same_day_count: Callable[[ApprovalRule], int] | None = None
 
 
 @dataclass(frozen=True)
@@ -124,7 +124,7 @@ def approval_evaluate(*, facts: RequestFacts, now: dt.datetime) -> Verdict:
             Reason(gettext_noop("requests need %(hours)d hours' notice"), {"hours": rule.min_lead_hours})
         )
     if rule.max_per_day is not None and facts.same_day_count is not None:
-        if facts.same_day_count() >= rule.max_per_day:
+        if facts.same_day_count(rule) >= rule.max_per_day:
             failed.append(
                 Reason(
                     gettext_noop("the day already has the maximum of %(count)d requests"),

@@ -8,6 +8,7 @@ import datetime as dt
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_noop
@@ -15,12 +16,14 @@ from rest_framework import status
 
 from em_agent.exceptions import ApplicationError
 from em_agent.models import Agent, User
+from em_agent.policies import wfm_policy
 from notifications.services import notify
 from schedules.approval import Reason, RequestFacts, Verdict, approval_evaluate
 from schedules.models import (
     Activity,
     ActivityCode,
     ActivitySource,
+    ApprovalRule,
     RequestAction,
     RequestStatus,
     RequestType,
@@ -96,6 +99,7 @@ def _plan_for(request: ScheduleRequest, *, lock: bool) -> DayPlan:
                 _("The activity this request changes is no longer on the schedule."),
                 status_code=status.HTTP_409_CONFLICT,
             )
+        replaced = next(spec for spec in specs if spec.id == request.activity_id)
         specs = [spec for spec in specs if spec.id != request.activity_id]
     if request.action in (RequestAction.ADD, RequestAction.EDIT):
         if request.activity_code_id is None or request.start is None or request.end is None:
@@ -105,7 +109,9 @@ def _plan_for(request: ScheduleRequest, *, lock: bool) -> DayPlan:
                 activity_code_id=request.activity_code_id,
                 start=request.start,
                 end=request.end,
-                note=request.comment,
+                # The comment is the agent's word to the supervisor, not the activity's note: an edit
+                # keeps the note the WFM gave the activity.
+                note=replaced.note if request.action == RequestAction.EDIT else "",
                 source=ActivitySource.REQUEST,
                 # An edited activity keeps its identity (a swap or a time-off request may point at it).
                 id=request.activity_id if request.action == RequestAction.EDIT else None,
@@ -115,16 +121,19 @@ def _plan_for(request: ScheduleRequest, *, lock: bool) -> DayPlan:
 
 
 def _same_day_count(request: ScheduleRequest):
-    def count() -> int:
-        return (
-            ScheduleRequest.objects.filter(
-                agent__organization_id=request.agent.organization_id,
-                date=request.date,
-                status__in=[RequestStatus.PENDING, RequestStatus.APPROVED],
+    def count(rule: ApprovalRule) -> int:
+        """Requests within the rule's reach that day: of its activity code, when it has one."""
+        requests = ScheduleRequest.objects.filter(
+            agent__organization_id=request.agent.organization_id,
+            date=request.date,
+            status__in=[RequestStatus.PENDING, RequestStatus.APPROVED],
+        ).exclude(pk=request.pk)
+        if rule.activity_code_id is not None:
+            requests = requests.filter(
+                Q(activity_code_id=rule.activity_code_id)
+                | Q(activity__activity_code_id=rule.activity_code_id)
             )
-            .exclude(pk=request.pk)
-            .count()
-        )
+        return requests.count()
 
     return count
 
@@ -141,6 +150,12 @@ def schedule_request_create(
     comment: str = "",
 ) -> ScheduleRequest:
     now = timezone.now()
+    if not wfm_policy(agent.organization).schedule_requests:
+        raise ApplicationError(
+            "not_available_for_wfm_system",
+            _("Your organisation's workforce management system does not take schedule change requests."),
+            status_code=status.HTTP_409_CONFLICT,
+        )
     # One agent's pending requests are bounded: the queue is a supervisor's, not a free-for-all.
     Agent.objects.select_for_update().filter(pk=agent.pk).first()
     pending = ScheduleRequest.objects.filter(agent=agent, status=RequestStatus.PENDING).count()
@@ -163,6 +178,14 @@ def schedule_request_create(
                 "in_the_past",
                 _("An activity that has started can no longer be changed."),
                 fields={"activity_id": [_("This activity has started.")]},
+            )
+        if ScheduleRequest.objects.filter(
+            agent=agent, activity=activity, status=RequestStatus.PENDING
+        ).exists():
+            raise ApplicationError(
+                "request_pending",
+                _("A request to change this activity is already waiting for a decision."),
+                status_code=status.HTTP_409_CONFLICT,
             )
         request.activity = activity
         request.date = activity.day.date

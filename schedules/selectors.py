@@ -126,8 +126,9 @@ def activity_codes_for_agent(*, agent: Agent, usage: str | None) -> QuerySet[Act
 
 
 def activity_get_for_agent(*, agent: Agent, id: int, lock: bool = False) -> Activity | None:
-    """The agent's own activity, or None (another agent's is as good as missing)."""
-    activities = Activity.objects.select_related("day", "activity_code")
+    """The agent's own activity on a published day, or None: another agent's, or one the agent
+    cannot see yet, is as good as missing."""
+    activities = Activity.objects.select_related("day", "activity_code").filter(day__published=True)
     if lock:
         activities = activities.select_for_update(of=("self",))
     return activities.filter(agent=agent, pk=id).first()

@@ -94,6 +94,20 @@ ERROR_CATALOG: dict[str, tuple[int, dict]] = {
             "detail": "You have 20 requests waiting for a decision; withdraw one first.",
         },
     ),
+    "request_pending": (
+        409,
+        {
+            "code": "request_pending",
+            "detail": "A request to change this activity is already waiting for a decision.",
+        },
+    ),
+    "not_available_for_wfm_system": (
+        409,
+        {
+            "code": "not_available_for_wfm_system",
+            "detail": "Your organisation's workforce management system does not take schedule change requests.",
+        },
+    ),
     "not_pending": (409, {"code": "not_pending", "detail": "Only a pending request can be withdrawn."}),
     "schedule_changed": (
         409,

@@ -235,3 +235,15 @@ def test_both_dst_changes_in_both_zones(logged_in, zone, change_day, before, aft
     assert night["end"] == f"{day}T06:00:00{after}"
     assert phone["start"] == f"{day}T09:00:00{after}"
     assert phone["end"] == f"{day}T17:00:00{after}"
+
+
+def test_a_weakened_or_star_etag_still_matches(agent, logged_in):
+    shift(agent, dt.date(2026, 10, 22), ("PHONE", "09:00", "17:00"))
+    client = logged_in(agent)
+    etag = client.get("/api/v1/schedule?start=2026-10-22")["ETag"]
+
+    weak = client.get("/api/v1/schedule?start=2026-10-22", HTTP_IF_NONE_MATCH=f'"other", W/{etag}')
+    star = client.get("/api/v1/schedule?start=2026-10-22", HTTP_IF_NONE_MATCH="*")
+
+    assert weak.status_code == star.status_code == 304
+    assert "Content-Type" not in weak

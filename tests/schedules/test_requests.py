@@ -17,7 +17,7 @@ from schedules.models import (
 )
 from schedules.requests import schedule_request_approve, schedule_request_deny
 from tests.conftest import run_together
-from tests.schedules.factories import ActivityCodeFactory, shift
+from tests.schedules.factories import ActivityCodeFactory, local, shift
 
 pytestmark = pytest.mark.django_db
 DAY = dt.date(2026, 12, 3)  # a Thursday; "now" is Tuesday 2026-12-01 09:00 in Amsterdam
@@ -429,3 +429,104 @@ def test_a_rules_reason_is_read_in_the_readers_language(agent, day, training, lo
 
     assert english == "Declined automatically: requests need 72 hours' notice."
     assert dutch == "Automatisch afgewezen: aanvragen moeten 72 uur van tevoren worden ingediend."
+
+
+def test_an_iex_organisation_takes_no_schedule_requests(logged_in):
+    from em_agent.models import Organization
+    from tests.factories import AgentFactory
+
+    iex = Organization.objects.create(
+        name="Fabrikam", slug="fab", wfm_system="iex", default_timezone="America/New_York"
+    )
+    frank = AgentFactory(organization=iex)
+    shift(frank, DAY, ("PHONE", "09:00", "17:00"))
+    phone = Activity.objects.get(agent=frank)
+
+    response = logged_in(frank).post(
+        "/api/v1/schedule/requests", {"action": "cancel", "activity_id": phone.pk}
+    )
+
+    assert response.status_code == 409
+    assert response.json()["code"] == "not_available_for_wfm_system"
+
+
+def test_one_pending_request_per_activity(agent, day, logged_in):
+    client = logged_in(agent)
+    phone = Activity.objects.filter(agent=agent, day__date=DAY).order_by("start").first()
+    assert (
+        client.post("/api/v1/schedule/requests", {"action": "cancel", "activity_id": phone.pk}).status_code
+        == 201
+    )
+
+    again = client.post("/api/v1/schedule/requests", {"action": "cancel", "activity_id": phone.pk})
+
+    assert again.status_code == 409
+    assert again.json()["code"] == "request_pending"
+
+
+def test_an_activity_of_an_unpublished_day_is_not_found(agent, logged_in):
+    shift(agent, DAY, ("PHONE", "09:00", "17:00"), published=False)
+    hidden = Activity.objects.get(agent=agent)
+
+    response = logged_in(agent).post(
+        "/api/v1/schedule/requests", {"action": "cancel", "activity_id": hidden.pk}
+    )
+
+    assert response.status_code == 404
+
+
+def test_an_edit_keeps_the_activity_note_and_the_comment_stays_on_the_request(
+    agent, training, supervisor, logged_in
+):
+    from schedules.services import ActivitySpec, DayPlan, schedule_days_apply
+
+    phone = ActivityCodeFactory(organization=agent.organization, code="PHONE")
+    schedule_days_apply(
+        plans=[
+            DayPlan(
+                agent=agent,
+                date=DAY,
+                published=True,
+                activities=[
+                    ActivitySpec(
+                        activity_code_id=phone.pk,
+                        start=local(agent, DAY, "09:00"),
+                        end=local(agent, DAY, "12:00"),
+                        note="Queue: Billing NL",
+                    ),
+                ],
+            )
+        ],
+        source="wfm",
+    )
+    activity = Activity.objects.get(agent=agent)
+    edit = (
+        logged_in(agent)
+        .post(
+            "/api/v1/schedule/requests",
+            {
+                "action": "edit",
+                "activity_id": activity.pk,
+                "activity_code": "TRAIN",
+                "start": "2026-12-03T09:00:00+01:00",
+                "end": "2026-12-03T10:00:00+01:00",
+                "comment": "New product",
+            },
+        )
+        .json()
+    )
+
+    schedule_request_approve(request_id=edit["id"], actor=supervisor)
+
+    activity.refresh_from_db()
+    assert activity.note == "Queue: Billing NL"
+    assert ScheduleRequest.objects.get().comment == "New product"
+
+
+def test_a_codes_daily_maximum_counts_only_that_codes_requests(agent, teammate, day, training, logged_in):
+    ActivityCodeFactory(organization=agent.organization, code="COACH", open_for_requests=True)
+    shift(teammate, DAY, ("PHONE", "09:00", "17:00"))
+    _rule(agent.organization, training, action=RuleAction.AUTO_APPROVE, max_per_day=1)
+    assert _add(logged_in(teammate), code="COACH").json()["status"] == "pending"  # no rule for COACH
+
+    assert _add(logged_in(agent)).json()["status"] == "approved"  # the first TRAIN of the day
