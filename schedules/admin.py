@@ -510,6 +510,24 @@ class ActivityInline(admin.TabularInline):
         return self._may(request)
 
 
+class ScheduleDayForm(forms.ModelForm):
+    # When the page was loaded: the service refuses the save if the day changed since (an approved
+    # request, the sync), rather than silently putting back what the page showed.
+    loaded_updated_at = forms.CharField(widget=forms.HiddenInput, required=False)
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        if self.instance.pk:
+            self.fields["loaded_updated_at"].initial = self.instance.updated_at.isoformat()
+
+    def clean_loaded_updated_at(self) -> dt.datetime | None:
+        value = self.cleaned_data.get("loaded_updated_at")
+        try:
+            return dt.datetime.fromisoformat(value) if value else None
+        except ValueError:
+            raise forms.ValidationError(_("Reload the page and try again.")) from None
+
+
 @admin.register(ScheduleDay)
 class ScheduleDayAdmin(OrganizationScopedAdmin):
     """An agent's day, edited as a whole: the note, the published flag and every activity become one
@@ -524,7 +542,8 @@ class ScheduleDayAdmin(OrganizationScopedAdmin):
     list_select_related = ["agent__user"]
     ordering = ["date", "agent__name"]
     autocomplete_fields = ["agent"]
-    fields = ["agent", "date", "agent_time_zone", "published", "note", "updated_at"]
+    form = ScheduleDayForm
+    fields = ["agent", "date", "agent_time_zone", "published", "note", "updated_at", "loaded_updated_at"]
     readonly_fields = ["agent_time_zone", "updated_at"]
     inlines = [ActivityInline]
     change_form_template = "admin/schedules/scheduleday/change_form.html"
@@ -577,7 +596,12 @@ class ScheduleDayAdmin(OrganizationScopedAdmin):
         schedule_days_apply(
             plans=[
                 DayPlan(
-                    agent=day.agent, date=day.date, activities=specs, note=day.note, published=day.published
+                    agent=day.agent,
+                    date=day.date,
+                    activities=specs,
+                    note=day.note,
+                    published=day.published,
+                    expected_updated_at=form.cleaned_data.get("loaded_updated_at") if change else None,
                 )
             ],
             source=ActivitySource.SUPERVISOR,

@@ -7,7 +7,7 @@ from __future__ import annotations
 import datetime as dt
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -31,12 +31,13 @@ from schedules.models import (
     ScheduleDay,
     ScheduleRequest,
 )
-from schedules.selectors import activity_get_for_agent
+from schedules.selectors import activity_get_for_agent, schedule_request_get_for_agent
 from schedules.services import (
     MAX_ACTIVITY_LENGTH,
     ActivitySpec,
     DayPlan,
     activity_specs,
+    schedule_day_lock,
     schedule_days_apply,
     validate_day_plan,
 )
@@ -86,12 +87,11 @@ def _published_day(*, agent: Agent, date: dt.date) -> ScheduleDay:
     return day
 
 
-def _plan_for(request: ScheduleRequest, *, lock: bool) -> DayPlan:
+def _plan_for(request: ScheduleRequest) -> DayPlan:
     """The request's day as it would become, from the day as it is now."""
-    activities = Activity.objects.filter(agent=request.agent, day__date=request.date).order_by("start")
-    if lock:
-        activities = activities.select_for_update()
-    specs = activity_specs(activities)
+    specs = activity_specs(
+        Activity.objects.filter(agent=request.agent, day__date=request.date).order_by("start")
+    )
     if request.action in (RequestAction.EDIT, RequestAction.CANCEL):
         if request.activity_id is None or request.activity_id not in {spec.id for spec in specs}:
             raise ApplicationError(
@@ -122,7 +122,15 @@ def _plan_for(request: ScheduleRequest, *, lock: bool) -> DayPlan:
 
 def _same_day_count(request: ScheduleRequest):
     def count(rule: ApprovalRule) -> int:
-        """Requests within the rule's reach that day: of its activity code, when it has one."""
+        """Requests within the rule's reach that day: of its activity code, when it has one. Counted
+        under a lock per organisation and day, so two requests at once cannot both take the last
+        place (held to the end of the transaction, in which this one is saved and decided)."""
+        if connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    "SELECT pg_advisory_xact_lock(%s, %s)",
+                    [request.agent.organization_id, request.date.toordinal()],
+                )
         requests = ScheduleRequest.objects.filter(
             agent__organization_id=request.agent.organization_id,
             date=request.date,
@@ -157,7 +165,8 @@ def schedule_request_create(
             status_code=status.HTTP_409_CONFLICT,
         )
     # One agent's pending requests are bounded: the queue is a supervisor's, not a free-for-all.
-    Agent.objects.select_for_update().filter(pk=agent.pk).first()
+    # NO KEY: a lock that rows referring to the agent (new activities, notifications) do not wait for.
+    Agent.objects.select_for_update(no_key=True).filter(pk=agent.pk).first()
     pending = ScheduleRequest.objects.filter(agent=agent, status=RequestStatus.PENDING).count()
     if pending >= MAX_PENDING_PER_AGENT:
         raise ApplicationError(
@@ -202,7 +211,7 @@ def schedule_request_create(
         request.start, request.end = start, end
     _published_day(agent=agent, date=request.date)
     # Refuse now what could never be approved (an overlap), rather than after a supervisor's look.
-    validate_day_plan(_plan_for(request, lock=False))
+    validate_day_plan(_plan_for(request))
     request.save()
 
     _decide_by_verdict(request, _verdict_for(request, now=now))
@@ -263,8 +272,12 @@ def _decide_by_verdict(request: ScheduleRequest, verdict: Verdict) -> None:
 
 def _claim_pending(request_id: int) -> ScheduleRequest:
     """The request, locked; refused unless still pending (two supervisors: one decides)."""
+    # Only the request's own row: locking the joined agent and organisation would hold up every
+    # writer that refers to them (and deadlocked against schedule writes, found by review).
     request = (
-        ScheduleRequest.objects.select_for_update().select_related("agent__organization").get(pk=request_id)
+        ScheduleRequest.objects.select_for_update(of=("self",))
+        .select_related("agent__organization")
+        .get(pk=request_id)
     )
     if request.status != RequestStatus.PENDING:
         raise ApplicationError(
@@ -284,9 +297,14 @@ def _set_reason(request: ScheduleRequest, reason: Reason | str) -> None:
         request.status_reason = reason[:500]
 
 
-def _approve(request: ScheduleRequest, *, actor: User | None, rule, reason: Reason | str) -> None:
+def _approve(
+    request: ScheduleRequest, *, actor: User | None, rule: ApprovalRule | None, reason: Reason | str
+) -> None:
+    # The day first, then its activities read under that lock: every schedule writer takes the day's
+    # lock before anything else, so what another writer adds meanwhile is in the plan, not lost.
+    schedule_day_lock(agent=request.agent, date=request.date)
     result = schedule_days_apply(
-        plans=[_plan_for(request, lock=True)],
+        plans=[_plan_for(request)],
         source=ActivitySource.REQUEST,
         actor=actor,
         reason=f"schedule request {request.pk}",
@@ -300,7 +318,9 @@ def _approve(request: ScheduleRequest, *, actor: User | None, rule, reason: Reas
     )
 
 
-def _deny(request: ScheduleRequest, *, actor: User | None, rule, reason: Reason | str) -> None:
+def _deny(
+    request: ScheduleRequest, *, actor: User | None, rule: ApprovalRule | None, reason: Reason | str
+) -> None:
     _record_decision(request, RequestStatus.DENIED, actor=actor, rule=rule, reason=reason)
     params: dict = {"request_id": request.pk, "date": request.date.isoformat()}
     text = request.reason_text(request.agent.language)  # the notification's text is the agent's
@@ -332,8 +352,17 @@ def _record_decision(
 
 @transaction.atomic
 def schedule_request_approve(*, request_id: int, actor: User, reason: str = "") -> ScheduleRequest:
-    """A supervisor's approval: the change is applied in this transaction, or nothing is."""
+    """A supervisor's approval: the change is applied in this transaction, or nothing is. What was
+    true when the agent asked must still be: a future time, a published day."""
     request = _claim_pending(request_id)
+    starts = [t for t in (request.start, request.activity.start if request.activity else None) if t]
+    if starts and min(starts) <= timezone.now():
+        raise ApplicationError(
+            "in_the_past",
+            _("The requested time has passed; the request can only be denied."),
+            status_code=status.HTTP_409_CONFLICT,
+        )
+    _published_day(agent=request.agent, date=request.date)
     _approve(
         request,
         actor=actor,
@@ -357,7 +386,7 @@ def schedule_request_deny(*, request_id: int, actor: User, reason: str = "") -> 
 
 @transaction.atomic
 def schedule_request_withdraw(*, agent: Agent, request_id: int) -> None:
-    request = ScheduleRequest.objects.select_for_update().filter(agent=agent, pk=request_id).first()
+    request = schedule_request_get_for_agent(agent=agent, id=request_id, lock=True)
     if request is None:
         raise _not_found()
     if request.status != RequestStatus.PENDING:

@@ -143,5 +143,8 @@ def schedule_request_list_for_agent(
     return requests
 
 
-def schedule_request_get_for_agent(*, agent: Agent, id: int) -> ScheduleRequest | None:
-    return ScheduleRequest.objects.filter(agent=agent, pk=id).select_related("activity_code").first()
+def schedule_request_get_for_agent(*, agent: Agent, id: int, lock: bool = False) -> ScheduleRequest | None:
+    requests = ScheduleRequest.objects.filter(agent=agent, pk=id).select_related("activity_code")
+    if lock:
+        requests = requests.select_for_update(of=("self",))
+    return requests.first()

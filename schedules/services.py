@@ -46,6 +46,9 @@ class DayPlan:
     activities: list[ActivitySpec]
     note: str | None = None
     published: bool | None = None
+    # The day's `updated_at` when the writer read it (a form a supervisor kept open): refused with
+    # 409 `schedule_changed` if the day changed since, instead of silently undoing that change.
+    expected_updated_at: dt.datetime | None = None
 
 
 class ActivitySnapshot(TypedDict):
@@ -114,10 +117,13 @@ def _validation_error(message: str, *, field_name: str = "activities") -> Applic
 
 def _validate_plan(plan: DayPlan, codes: dict[int, ActivityCode]) -> None:
     zone = plan.agent.zone
+    if any(spec.start.tzinfo is None or spec.end.tzinfo is None for spec in plan.activities):
+        raise _validation_error(_("Times need a UTC offset."))
+    ids = [spec.id for spec in plan.activities if spec.id is not None]
+    if len(ids) != len(set(ids)):
+        raise ValueError(f"the plan for {plan.date} names one activity twice")
     ordered = sorted(plan.activities, key=lambda a: a.start)
     for spec in ordered:
-        if spec.start.tzinfo is None or spec.end.tzinfo is None:
-            raise _validation_error(_("Times need a UTC offset."))
         if spec.end <= spec.start:
             raise _validation_error(_("An activity must end after it starts."))
         if spec.end - spec.start > MAX_ACTIVITY_LENGTH:
@@ -137,6 +143,16 @@ def _validate_plan(plan: DayPlan, codes: dict[int, ActivityCode]) -> None:
                 % {"start": later.start.astimezone(zone).strftime("%H:%M")},
                 status_code=status.HTTP_409_CONFLICT,
             )
+
+
+def _agent_should_hear(
+    day: ScheduleDay, was_published: bool, activities: list[Activity], agent: Agent, now: dt.datetime
+) -> bool:
+    """A change the agent could see (the day was or is published) that is not all in the past:
+    today or later, or yesterday's night shift still running into today."""
+    if not (day.published or was_published):
+        return False
+    return day.date >= now.astimezone(agent.zone).date() or any(a.end > now for a in activities)
 
 
 def validate_day_plan(plan: DayPlan) -> None:
@@ -201,8 +217,9 @@ def schedule_days_apply(
         _validate_plan(plan, codes)
 
     now = timezone.now()
+    # In (agent, date) order like the locks below: two writers creating the same days never deadlock.
     ScheduleDay.objects.bulk_create(
-        [ScheduleDay(agent_id=agent_id, date=date, updated_at=now) for agent_id, date in keys],
+        [ScheduleDay(agent_id=agent_id, date=date, updated_at=now) for agent_id, date in sorted(keys)],
         ignore_conflicts=True,
     )
     # The agents' days over the whole date range: one statement however many days (a sync writes
@@ -224,8 +241,15 @@ def schedule_days_apply(
     changed_days: list[ScheduleDay] = []
     final: dict[int, list[Activity]] = {}
     visibly_changed: set[int] = set()
+    was_published: dict[int, bool] = {}
     for plan in plans:
         day = days[(plan.agent.pk, plan.date)]
+        if plan.expected_updated_at is not None and day.updated_at != plan.expected_updated_at:
+            raise ApplicationError(
+                "schedule_changed",
+                _("This day's schedule was changed by someone else meanwhile. Reload it and try again."),
+                status_code=status.HTTP_409_CONFLICT,
+            )
         before: DaySnapshot = {
             "published": day.published,
             "note": day.note,
@@ -240,6 +264,7 @@ def schedule_days_apply(
         }
         if _content(before) == _content(after):
             continue
+        was_published[day.pk] = day.published
         day.published, day.note, day.updated_at = after["published"], after["note"], now
         changed_days.append(day)
         final[day.pk] = rows
@@ -278,10 +303,11 @@ def schedule_days_apply(
             if deferred:
                 connection.cursor().execute("SET CONSTRAINTS activity_no_overlap IMMEDIATE")
             else:
-                _check_no_overlap_beyond_the_days(to_update + to_create, changed_days)
+                _check_no_overlap_across_days(final, changed_days)
     except IntegrityError as exc:
         # The exclusion constraint (PostgreSQL): an overlap with an activity of a neighbouring day.
-        if "activity_no_overlap" in str(exc):
+        diag = getattr(exc.__cause__, "diag", None)
+        if getattr(diag, "constraint_name", None) == "activity_no_overlap":
             raise _overlap_error() from exc
         raise
     ScheduleDay.objects.bulk_update(changed_days, ["published", "note", "updated_at"], batch_size=2000)
@@ -294,7 +320,9 @@ def schedule_days_apply(
         items = []
         for day in changed_days:
             agent = agents[day.agent_id]
-            if day.pk in visibly_changed and day.published and day.date >= now.astimezone(agent.zone).date():
+            if day.pk in visibly_changed and _agent_should_hear(
+                day, was_published[day.pk], final[day.pk], agent, now
+            ):
                 items.append((agent, {"date": day.date.isoformat()}))
         if items:
             notify_each(kind="schedule_adjusted", items=items)
@@ -367,24 +395,33 @@ def _new_activity(plan: DayPlan, day: ScheduleDay, spec: ActivitySpec, *, id: in
     )
 
 
-def _check_no_overlap_beyond_the_days(created: list[Activity], days: list[ScheduleDay]) -> None:
-    """Overlap with an activity of a day that is not being changed (a night shift running into the
-    next morning), where no exclusion constraint does it (SQLite, the demo's database)."""
-    if not created:
-        return
-    by_agent: dict[int, list[Activity]] = defaultdict(list)
-    for activity in created:
-        by_agent[activity.agent_id].append(activity)
-    changed_day_ids = [day.pk for day in days]
-    for agent_id, activities in by_agent.items():
-        earliest = min(a.start for a in activities)
-        latest = max(a.end for a in activities)
-        others = Activity.objects.filter(agent_id=agent_id, start__lt=latest, end__gt=earliest).exclude(
-            day_id__in=changed_day_ids
+def _check_no_overlap_across_days(final: dict[int, list[Activity]], days: list[ScheduleDay]) -> None:
+    """Overlap between days (a night shift running into the next morning), where no exclusion
+    constraint checks it (SQLite, the demo's database): each agent's changed days as written, with
+    the untouched activities around them, sorted and compared pairwise."""
+    by_agent: dict[int, list[ScheduleDay]] = defaultdict(list)
+    for day in days:
+        by_agent[day.agent_id].append(day)
+    for agent_id, agent_days in by_agent.items():
+        written = [activity for day in agent_days for activity in final[day.pk]]
+        if not written:
+            continue
+        earliest = min(a.start for a in written) - MAX_ACTIVITY_LENGTH
+        latest = max(a.end for a in written) + MAX_ACTIVITY_LENGTH
+        untouched = Activity.objects.filter(agent_id=agent_id, start__lt=latest, end__gt=earliest).exclude(
+            day_id__in=[day.pk for day in agent_days]
         )
-        for other in others:
-            if any(a.start < other.end and other.start < a.end for a in activities):
+        ordered = sorted([*written, *untouched], key=lambda a: a.start)
+        for earlier, later in zip(ordered, ordered[1:], strict=False):
+            if later.start < earlier.end:
                 raise _overlap_error()
+
+
+def schedule_day_lock(*, agent: Agent, date: dt.date) -> ScheduleDay:
+    """The agent's day, created if need be and locked until the transaction ends: read a day under
+    this lock before building a plan from it, so nothing written meanwhile is lost."""
+    ScheduleDay.objects.bulk_create([ScheduleDay(agent=agent, date=date)], ignore_conflicts=True)
+    return ScheduleDay.objects.select_for_update().get(agent=agent, date=date)
 
 
 def schedule_change_revert(

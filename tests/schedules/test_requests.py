@@ -530,3 +530,59 @@ def test_a_codes_daily_maximum_counts_only_that_codes_requests(agent, teammate, 
     assert _add(logged_in(teammate), code="COACH").json()["status"] == "pending"  # no rule for COACH
 
     assert _add(logged_in(agent)).json()["status"] == "approved"  # the first TRAIN of the day
+
+
+def test_a_supervisor_cannot_approve_once_the_time_has_passed(agent, day, training, supervisor, logged_in):
+    request_id = _add(logged_in(agent)).json()["id"]
+
+    with time_machine.travel("2026-12-04 08:00:00 +00:00", tick=False):
+        with pytest.raises(ApplicationError) as refused:
+            schedule_request_approve(request_id=request_id, actor=supervisor)
+    assert refused.value.code == "in_the_past"
+    assert ScheduleRequest.objects.get().status == RequestStatus.PENDING
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_approval_and_another_writer_on_the_same_day_both_land(
+    postgres, agent, day, training, supervisor, logged_in
+):
+    from schedules.services import (
+        ActivitySpec,
+        DayPlan,
+        activity_specs,
+        schedule_day_lock,
+        schedule_days_apply,
+    )
+
+    meeting = ActivityCodeFactory(organization=agent.organization, code="MEET")
+    client = logged_in(agent)
+    for attempt, hour in enumerate((19, 20, 21)):
+        request_id = _add(
+            client, start=f"2026-12-03T{hour}:00:00+01:00", end=f"2026-12-03T{hour}:30:00+01:00"
+        ).json()["id"]
+
+        def approve(request_id=request_id):
+            schedule_request_approve(request_id=request_id, actor=supervisor)
+
+        def add_meeting(hour=hour):
+            from django.db import transaction
+
+            with transaction.atomic():
+                schedule_day_lock(agent=agent, date=DAY)
+                specs = activity_specs(Activity.objects.filter(agent=agent, day__date=DAY))
+                specs.append(
+                    ActivitySpec(
+                        activity_code_id=meeting.pk,
+                        start=local(agent, DAY, f"{hour}:30"),
+                        end=local(agent, DAY, f"{hour}:45"),
+                    )
+                )
+                schedule_days_apply(
+                    plans=[DayPlan(agent=agent, date=DAY, activities=specs)], source="supervisor"
+                )
+
+        run_together([approve, add_meeting])
+
+        codes = _day_codes(agent)
+        assert ("TRAIN", f"{hour}:00") in codes, attempt
+        assert ("MEET", f"{hour}:30") in codes, attempt

@@ -2,7 +2,7 @@ import datetime as dt
 
 import pytest
 import time_machine
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, transaction
 
 from em_agent.exceptions import ApplicationError
 from notifications.models import Notification
@@ -14,6 +14,7 @@ from schedules.services import (
     schedule_change_revert,
     schedule_days_apply,
 )
+from tests.conftest import run_together
 from tests.schedules.factories import ActivityCodeFactory, local, shift
 
 pytestmark = pytest.mark.django_db
@@ -151,8 +152,10 @@ def test_another_organisations_code_is_refused(agent, outsider):
             )
         ],
     )
-    with pytest.raises(ApplicationError):
+    with pytest.raises(ApplicationError) as refused:
         schedule_days_apply(plans=[plan], source="wfm")
+    assert refused.value.code == "validation_error"
+    assert "activity_code" in refused.value.fields
 
 
 def test_revert_gives_back_exactly_the_original_day(agent):
@@ -222,4 +225,75 @@ def test_the_database_refuses_an_overlap_the_service_did_not_see(postgres, agent
             start=local(agent, DAY, "16:00"),
             end=local(agent, DAY, "18:00"),
         )
-    assert connection.vendor == "postgresql"
+
+
+def _plan(agent, date, *blocks, **kwargs):
+    specs = []
+    for code, start, end in blocks:
+        activity_code = ActivityCodeFactory(organization=agent.organization, code=code)
+        begins, ends = local(agent, date, start), local(agent, date, end)
+        if ends <= begins:
+            ends = local(agent, date + dt.timedelta(days=1), end)
+        specs.append(ActivitySpec(activity_code_id=activity_code.pk, start=begins, end=ends))
+    return DayPlan(agent=agent, date=date, activities=specs, published=True, **kwargs)
+
+
+def test_an_overlap_between_two_days_written_in_one_call_is_refused(agent):
+    # Both days new in the same call: on SQLite no constraint would catch it.
+    with pytest.raises(ApplicationError) as refused:
+        schedule_days_apply(
+            plans=[
+                _plan(agent, DAY, ("NIGHT", "22:00", "06:00")),
+                _plan(agent, DAY + dt.timedelta(days=1), ("PHONE", "05:00", "09:00")),
+            ],
+            source="wfm",
+        )
+    assert refused.value.code == "overlap"
+    assert not Activity.objects.exists()
+
+
+def test_a_writer_that_read_the_day_before_a_change_is_refused(agent):
+    shift(agent, DAY, ("PHONE", "09:00", "17:00"))
+    loaded = ScheduleDay.objects.get(agent=agent, date=DAY).updated_at
+    with time_machine.travel("2026-12-01 08:05:00 +00:00", tick=False):
+        shift(agent, DAY, ("PHONE", "10:00", "17:00"))  # someone else, meanwhile
+
+        with pytest.raises(ApplicationError) as refused:
+            schedule_days_apply(
+                plans=[_plan(agent, DAY, ("PHONE", "09:00", "18:00"), expected_updated_at=loaded)],
+                source="supervisor",
+            )
+    assert refused.value.code == "schedule_changed"
+    assert _day(agent)[1][0].start == local(agent, DAY, "10:00")
+
+
+def test_unpublishing_a_day_tells_the_agent(agent):
+    shift(agent, DAY, ("PHONE", "09:00", "17:00"))
+    shift(agent, DAY, ("PHONE", "09:00", "17:00"), published=False)
+    assert len(_adjusted(agent)) == 2
+
+
+def test_a_night_shift_still_running_is_news_though_its_day_is_yesterday(agent):
+    with time_machine.travel("2026-12-02 22:00:00 +00:00", tick=False):  # 23:00 on the 2nd in Amsterdam
+        shift(agent, dt.date(2026, 12, 2), ("NIGHT", "22:00", "06:00"))
+    with time_machine.travel("2026-12-03 01:00:00 +00:00", tick=False):  # 02:00 on the 3rd: yesterday's night
+        shift(agent, dt.date(2026, 12, 2), ("NIGHT", "22:00", "04:00"))
+    assert len(_adjusted(agent)) == 2
+
+
+@pytest.mark.django_db(transaction=True)
+def test_writers_creating_the_same_new_days_in_opposite_orders_do_not_deadlock(postgres, agent):
+    days = [DAY + dt.timedelta(days=offset) for offset in range(6)]
+
+    def write(order, start):
+        def call():
+            schedule_days_apply(
+                plans=[_plan(agent, day, ("PHONE", start, "17:00")) for day in order], source="wfm"
+            )
+
+        return call
+
+    for attempt in range(3):
+        ScheduleDay.objects.filter(agent=agent).delete()
+        run_together([write(days, "09:00"), write(list(reversed(days)), "10:00")])
+        assert ScheduleDay.objects.filter(agent=agent).count() == 6, attempt
