@@ -29,9 +29,9 @@ from schedules.models import (
 )
 from schedules.services import ActivitySpec, DayPlan, schedule_days_apply
 
-# The window, in days from the agent's today: a week back and five ahead, six weeks in all.
+# The window, in days from the agent's today: a week back and six ahead.
 WINDOW_FIRST_DAY = -7
-WINDOW_DAYS = 42
+WINDOW_DAYS = 49  # six published weeks and a seventh not yet published
 # WFMs publish a few weeks ahead: the window's last week is planned but not yet published.
 UNPUBLISHED_LAST_DAYS = 7
 

@@ -400,3 +400,28 @@ def schedule_request_withdraw(*, agent: Agent, request_id: int) -> None:
 
 def _name(user: User) -> str:
     return user.get_full_name() or user.email
+
+
+def schedule_requests_lapse(*, now: dt.datetime | None = None) -> int:
+    """Pending requests whose time came before anyone decided are denied, with that reason, and the
+    agent is told: a request cannot wait in the queue for ever. Each in its own transaction, so a
+    supervisor deciding one at the same moment simply wins it."""
+    now = now or timezone.now()
+    lapsed = ScheduleRequest.objects.filter(status=RequestStatus.PENDING).filter(
+        Q(start__lte=now) | Q(activity__start__lte=now) | Q(start__isnull=True, activity__isnull=True)
+    )
+    denied = 0
+    for request_id in lapsed.values_list("pk", flat=True)[:1000]:
+        try:
+            with transaction.atomic():
+                request = _claim_pending(request_id)
+                _deny(
+                    request,
+                    actor=None,
+                    rule=None,
+                    reason=Reason(gettext_noop("The requested time passed before a supervisor decided.")),
+                )
+            denied += 1
+        except ApplicationError:
+            continue  # decided meanwhile
+    return denied

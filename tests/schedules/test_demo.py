@@ -55,7 +55,7 @@ def test_every_activated_agent_gets_six_weeks_of_published_shifts_with_breaks_an
     for agent in agents:
         today = dt.date(2026, 11, 26)
         days = _days(agent)
-        assert sorted(days) == [today + dt.timedelta(days=n) for n in range(-7, 35)], agent
+        assert sorted(days) == [today + dt.timedelta(days=n) for n in range(-7, 42)], agent
         next_four_weeks = [today + dt.timedelta(days=n) for n in range(28)]
         assert all(days[date][0].published for date in next_four_weeks), agent
         assert not any(days[date][0].published for date in sorted(days)[-7:]), agent
@@ -90,7 +90,7 @@ def test_every_activated_agent_gets_six_weeks_of_published_shifts_with_breaks_an
             ScheduleDay.objects.filter(agent__organization=org, published=True).exclude(note="").exists()
         ), org
         assert org.name in printed
-    assert "Contoso Care (CXone): 4 agents, 168 days" in printed
+    assert "Contoso Care (CXone): 4 agents, 196 days" in printed
     # Agents start at different times, and some work weekends.
     starts = {_local(agent, acts[0].start) for agent in agents for _, acts in _days(agent).values() if acts}
     assert len(starts) >= 4
@@ -203,19 +203,19 @@ def test_a_second_run_changes_nothing():
 
 def test_a_day_later_the_window_moves_on_and_the_days_already_there_stay_as_they_were():
     _seed("2026-11-26 12:00:00 +00:00")
-    moved_on = {dt.date(2026, 12, 24), dt.date(2026, 12, 31)}
-    kept = set(Activity.objects.exclude(day__date=dt.date(2026, 12, 24)).values_list("id", flat=True))
+    moved_on = {dt.date(2026, 12, 31), dt.date(2027, 1, 7)}
+    kept = set(Activity.objects.exclude(day__date=dt.date(2026, 12, 31)).values_list("id", flat=True))
     changes = ScheduleChange.objects.count()
 
     _seed("2026-11-27 12:00:00 +00:00")
 
     new = list(ScheduleChange.objects.order_by("id")[changes:])
-    # Per agent: the day four weeks ahead is published now, and a new last day appears (unpublished).
+    # Per agent: the day five weeks ahead is published now, and a new last day appears (unpublished).
     assert {change.date for change in new} == moved_on
     assert len(new) <= 2 * len(_activated())
     assert kept <= set(Activity.objects.values_list("id", flat=True))
-    assert not ScheduleDay.objects.filter(date=dt.date(2026, 12, 24), published=False).exists()
-    assert not ScheduleDay.objects.filter(date=dt.date(2026, 12, 31), published=True).exists()
+    assert not ScheduleDay.objects.filter(date=dt.date(2026, 12, 31), published=False).exists()
+    assert not ScheduleDay.objects.filter(date=dt.date(2027, 1, 7), published=True).exists()
 
 
 def test_a_day_changed_by_a_request_since_is_kept_by_the_next_seed():

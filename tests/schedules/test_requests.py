@@ -586,3 +586,25 @@ def test_an_approval_and_another_writer_on_the_same_day_both_land(
         codes = _day_codes(agent)
         assert ("TRAIN", f"{hour}:00") in codes, attempt
         assert ("MEET", f"{hour}:30") in codes, attempt
+
+
+def test_a_request_left_undecided_past_its_time_lapses(agent, day, training, logged_in):
+    from schedules.tasks import lapse_requests
+
+    request_id = _add(logged_in(agent)).json()["id"]
+    assert lapse_requests() == 0
+
+    with time_machine.travel("2026-12-03 16:01:00 +00:00", tick=False):  # 17:01 in Amsterdam
+        assert lapse_requests() == 1
+        assert lapse_requests() == 0
+
+    request = ScheduleRequest.objects.get(pk=request_id)
+    assert request.status == RequestStatus.DENIED
+    assert request.reason_text() == "The requested time passed before a supervisor decided."
+    assert Notification.objects.filter(user=agent.user, kind="schedule_request_denied").count() == 1
+
+
+def test_the_lapse_task_is_in_beat():
+    from django_celery_beat.models import PeriodicTask
+
+    assert PeriodicTask.objects.filter(task="schedules.lapse_requests", enabled=True).exists()
