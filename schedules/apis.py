@@ -252,7 +252,9 @@ class ScheduleRequestOutput(serializers.Serializer):
         source="reason_text", help_text="Why it was decided so (or why it waits), in the reader's language."
     )
     date = serializers.DateField(help_text="The local day the request changes.")
-    activity_id = serializers.IntegerField(allow_null=True, help_text="The activity edited or cancelled.")
+    activity_id = serializers.IntegerField(
+        source="activity_ref", allow_null=True, help_text="The activity edited or cancelled."
+    )
     activity_code = serializers.CharField(source="activity_code.code", allow_null=True, default=None)
     start = serializers.DateTimeField(allow_null=True)
     end = serializers.DateTimeField(allow_null=True)

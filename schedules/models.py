@@ -250,8 +250,10 @@ class Decision(models.Model):
     decided_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
+    # PROTECT: a rule that decided requests is retired (active off), not deleted, so the record of
+    # who decided stays whole.
     decided_by_rule = models.ForeignKey(
-        ApprovalRule, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+        ApprovalRule, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
     )
     decided_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(default=utc_now)
@@ -283,6 +285,8 @@ class ScheduleRequest(Decision):
     activity = models.ForeignKey(
         Activity, on_delete=models.SET_NULL, null=True, blank=True, related_name="requests"
     )
+    # The id of the activity asked about, kept when the activity itself is gone (an approved cancel).
+    activity_ref = models.BigIntegerField(null=True, blank=True, editable=False)
     activity_code = models.ForeignKey(
         ActivityCode, on_delete=models.PROTECT, null=True, blank=True, related_name="requests"
     )

@@ -196,7 +196,7 @@ def schedule_request_create(
                 _("A request to change this activity is already waiting for a decision."),
                 status_code=status.HTTP_409_CONFLICT,
             )
-        request.activity = activity
+        request.activity, request.activity_ref = activity, activity.pk
         request.date = activity.day.date
     if action in (RequestAction.ADD, RequestAction.EDIT):
         if activity_code is None:

@@ -608,3 +608,13 @@ def test_the_lapse_task_is_in_beat():
     from django_celery_beat.models import PeriodicTask
 
     assert PeriodicTask.objects.filter(task="schedules.lapse_requests", enabled=True).exists()
+
+
+def test_an_approved_cancel_still_names_the_activity_it_removed(agent, day, supervisor, logged_in):
+    client = logged_in(agent)
+    phone = Activity.objects.filter(agent=agent, day__date=DAY).order_by("start").first()
+    cancel = client.post("/api/v1/schedule/requests", {"action": "cancel", "activity_id": phone.pk}).json()
+
+    schedule_request_approve(request_id=cancel["id"], actor=supervisor)
+
+    assert client.get(f"/api/v1/schedule/requests/{cancel['id']}").json()["activity_id"] == phone.pk
