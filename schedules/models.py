@@ -71,7 +71,8 @@ class ScheduleDay(models.Model):
     wfm_hash = models.CharField(max_length=64, blank=True)
 
     class Meta:
-        ordering = ["agent", "date"]
+        # By id, not "agent": that would order by the agent's name, a join on every read of days.
+        ordering = ["agent_id", "date"]
         constraints = [models.UniqueConstraint(fields=["agent", "date"], name="schedule_day_unique")]
 
     def __str__(self) -> str:

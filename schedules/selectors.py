@@ -54,11 +54,26 @@ def schedule_days_for_agent(*, agent: Agent, start: dt.date, end: dt.date) -> li
         date: (published, note)
         for date, published, note in ScheduleDay.objects.filter(
             agent=agent, date__gte=start, date__lte=end, published=True
-        ).values_list("date", "published", "note")
+        )
+        .order_by()
+        .values_list("date", "published", "note")
     }
     activities: dict[dt.date, list[ActivityView]] = {}
+    # An activity belongs to the local day it starts on: bounding `start` as well lets the
+    # (agent, start) index find the range instead of reading every activity of the agent. A day's
+    # margin either side, so a midnight that a DST change skips cannot cut a day short (the dates
+    # decide which activities belong).
+    first_instant = dt.datetime.combine(start - dt.timedelta(days=1), dt.time(), tzinfo=zone)
+    after_last_instant = dt.datetime.combine(end + dt.timedelta(days=2), dt.time(), tzinfo=zone)
     rows = (
-        Activity.objects.filter(agent=agent, day__date__gte=start, day__date__lte=end, day__published=True)
+        Activity.objects.filter(
+            agent=agent,
+            start__gte=first_instant,
+            start__lt=after_last_instant,
+            day__date__gte=start,
+            day__date__lte=end,
+            day__published=True,
+        )
         .order_by("start")
         .values_list(
             "id",
