@@ -6,6 +6,7 @@ the same state. See docs/sessions.md.
 """
 
 import hashlib
+import time
 
 from allauth.account.authentication import AUTHENTICATION_METHODS_SESSION_KEY
 from allauth.headless.internal import sessionkit
@@ -42,10 +43,28 @@ def stamp_login(*, session: SessionBase, user: User) -> None:
     session[ORGANIZATION_ID] = _organization_id_of(user)
 
 
+# Each process also keeps the value a few seconds: every request reads it, and a Redis round trip
+# per request was a measurable part of a schedule read (bench/schedule_api.py). Another process
+# sees an admin's change within these seconds; the process that saved it, at once.
+_LOCAL_SECONDS = 10
+_local: dict[int, tuple[int, float]] = {}
+
+
 def idle_timeout_minutes(*, organization_id: int | None) -> int:
-    """The organisation's timeout as it is now (cached a minute), so a change applies to live sessions."""
+    """The organisation's timeout as it is now (cached a minute, dropped when an admin saves the
+    organisation), so a change applies to live sessions."""
     if organization_id is None:
         return settings.SESSION_IDLE_TIMEOUT_MINUTES
+    kept = _local.get(organization_id)
+    now = time.monotonic()
+    if kept is not None and kept[1] > now:
+        return kept[0]
+    minutes = _shared_idle_timeout_minutes(organization_id)
+    _local[organization_id] = (minutes, now + _LOCAL_SECONDS)
+    return minutes
+
+
+def _shared_idle_timeout_minutes(organization_id: int) -> int:
 
     def load() -> int:
         organization = Organization.objects.filter(pk=organization_id).first()
@@ -56,6 +75,7 @@ def idle_timeout_minutes(*, organization_id: int | None) -> int:
 
 
 def forget_idle_timeout(*, organization_id: int) -> None:
+    _local.pop(organization_id, None)
     cache.delete(f"org-idle-timeout:{organization_id}")
 
 

@@ -111,10 +111,10 @@ else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
 AUTH_USER_MODEL = "em_agent.User"
-AUTHENTICATION_BACKENDS = [
-    "django.contrib.auth.backends.ModelBackend",
-    "em_agent.backends.AuthenticationBackend",
-]
+# One backend: allauth's (email login, rate limits) with the session's user loaded together with
+# its agent and organisation. Django's ModelBackend before it would take every email login (the
+# email is the username field) and load the three rows with three queries on every request.
+AUTHENTICATION_BACKENDS = ["em_agent.backends.AuthenticationBackend"]
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {

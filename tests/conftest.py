@@ -40,6 +40,9 @@ def _fast_password_hashing(settings):
 
 
 def _clear_cache() -> None:
+    from em_agent import sessions
+
+    sessions._local.clear()  # the per-process copy of organisations' idle timeouts
     if "redis" in settings.CACHES["default"]["BACKEND"].lower():
         # Only this project's keys: FLUSHDB would also drop whatever else shares the database.
         client = cache._cache.get_client(write=True)
