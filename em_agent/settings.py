@@ -245,6 +245,10 @@ NOTIFICATION_REDISPATCH_AFTER_SECONDS = env.int("NOTIFICATION_REDISPATCH_AFTER_S
 NOTIFICATION_RETENTION_DAYS = 30
 DEVICE_PRUNE_AFTER_DAYS = 90
 
+# The nightly WFM sync: the window of schedules it reads, in days around the organisation's today.
+WFM_SYNC_DAYS_BACK = env.int("WFM_SYNC_DAYS_BACK", default=7)
+WFM_SYNC_DAYS_AHEAD = env.int("WFM_SYNC_DAYS_AHEAD", default=42)
+
 # Activation codes.
 ACTIVATION_CODE_TTL_HOURS = env.int("ACTIVATION_CODE_TTL_HOURS", default=72)
 ACTIVATION_MAX_FAILURES_PER_AGENT = 5

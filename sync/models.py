@@ -1,0 +1,87 @@
+"""Where each organisation's WFM data comes from, and the record of every sync run."""
+
+from django.db import models
+from django.db.models import Q
+from django.utils.timezone import now as utc_now
+from django.utils.translation import gettext_lazy as _
+
+from em_agent.models import Organization
+
+
+class SourceKind(models.TextChoices):
+    DIRECTORY = "directory", _("Directory of JSON export files")
+    HTTP = "http", _("HTTP JSON API")
+
+
+class WfmSource(models.Model):
+    """An organisation's WFM export: a directory (the embedded default, and the demo's) or an HTTP
+    API with a bearer token. The token itself is not stored here: `token_setting` names the setting
+    (environment variable) that holds it, so a copy of the database gives no access to the WFM."""
+
+    organization = models.OneToOneField(Organization, on_delete=models.CASCADE, related_name="wfm_source")
+    kind = models.CharField(max_length=20, choices=SourceKind.choices, default=SourceKind.DIRECTORY)
+    location = models.CharField(max_length=500, help_text=_("The export directory, or the API's base URL."))
+    token_setting = models.CharField(
+        max_length=100, blank=True, help_text=_("Environment variable with the bearer token.")
+    )
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()}: {self.location}"
+
+
+class RunStatus(models.TextChoices):
+    RUNNING = "running", _("Running")
+    SUCCEEDED = "succeeded", _("Succeeded")
+    FAILED = "failed", _("Failed")
+    SKIPPED = "skipped", _("Skipped: another run was in progress")
+
+
+class SyncRun(models.Model):
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="sync_runs")
+    trigger = models.CharField(max_length=40, default="schedule")  # schedule, admin, command, activation
+    status = models.CharField(max_length=20, choices=RunStatus.choices, default=RunStatus.RUNNING)
+    started_at = models.DateTimeField(default=utc_now)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    # agents seen/created/updated/deactivated, days seen/changed/unchanged/skipped, conflicts, ...
+    counts = models.JSONField(default=dict)
+    error = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-id"]
+        indexes = [models.Index(fields=["organization", "-started_at"], name="sync_run_latest")]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(finished_at__isnull=True) | Q(finished_at__gte=models.F("started_at")),
+                name="sync_run_finished_after_start",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"sync of {self.organization_id} at {self.started_at:%Y-%m-%d %H:%M}: {self.status}"
+
+    @property
+    def duration_seconds(self) -> float | None:
+        if self.finished_at is None:
+            return None
+        return (self.finished_at - self.started_at).total_seconds()
+
+
+class IssueKind(models.TextChoices):
+    SKIPPED = "skipped", _("Row skipped")
+    CONFLICT = "conflict", _("Local change kept")
+
+
+class SyncIssue(models.Model):
+    """A row of the export the run did not apply, and why; or a day where a local change won."""
+
+    run = models.ForeignKey(SyncRun, on_delete=models.CASCADE, related_name="issues")
+    kind = models.CharField(max_length=20, choices=IssueKind.choices, default=IssueKind.SKIPPED)
+    section = models.CharField(max_length=40)  # teams, skills, activity_codes, agents, schedules
+    reference = models.CharField(max_length=200)  # the row's key: an external id, "agent/date"
+    reason = models.CharField(max_length=500)
+
+    class Meta:
+        ordering = ["id"]
+
+    def __str__(self) -> str:
+        return f"{self.section} {self.reference}: {self.reason}"

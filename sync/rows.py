@@ -1,0 +1,238 @@
+"""The WFM export's rows, validated one by one: the WFM is untrusted input (OWASP API10). A row that
+does not hold is returned as a reason, and the sync skips it; nothing here touches the database."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import re
+import zoneinfo
+from dataclasses import dataclass
+
+from em_agent.models import validate_time_zone
+from schedules.models import ActivityCategory
+
+MAX_ACTIVITIES_PER_DAY = 100
+MAX_NOTE = 2000
+_TIME = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
+_COLOR = re.compile(r"^#[0-9A-Fa-f]{6}$")
+_EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,255}$")
+
+
+class BadRow(Exception):
+    """Why a row is skipped; the message is recorded in the run."""
+
+
+def _text(row: dict, key: str, *, max_length: int, required: bool = True) -> str:
+    value = row.get(key, "" if not required else None)
+    if value is None and not required:
+        return ""
+    if not isinstance(value, str) or (required and not value.strip()):
+        raise BadRow(f"{key} is missing or not text")
+    if len(value) > max_length:
+        raise BadRow(f"{key} is longer than {max_length} characters")
+    return value.strip() if key != "note" else value
+
+
+def _bool(row: dict, key: str, default: bool) -> bool:
+    value = row.get(key, default)
+    if not isinstance(value, bool):
+        raise BadRow(f"{key} is not true or false")
+    return value
+
+
+@dataclass(frozen=True)
+class TeamRow:
+    external_id: str
+    name: str
+
+
+@dataclass(frozen=True)
+class SkillRow:
+    external_id: str
+    name: str
+
+
+@dataclass(frozen=True)
+class CodeRow:
+    code: str
+    name: str
+    category: str
+    color: str
+    paid: bool
+    open_for_requests: bool
+    open_for_time_off: bool
+    open_for_absence: bool
+
+
+@dataclass(frozen=True)
+class AgentRow:
+    external_id: str
+    name: str
+    email: str
+    timezone: str
+    language: str
+    team: str | None
+    supervisor_email: str | None
+    skills: tuple[tuple[str, int], ...]
+
+
+def team_row(row: object) -> TeamRow:
+    if not isinstance(row, dict):
+        raise BadRow("not an object")
+    return TeamRow(_text(row, "external_id", max_length=100), _text(row, "name", max_length=200))
+
+
+def skill_row(row: object) -> SkillRow:
+    if not isinstance(row, dict):
+        raise BadRow("not an object")
+    return SkillRow(_text(row, "external_id", max_length=100), _text(row, "name", max_length=200))
+
+
+def code_row(row: object) -> CodeRow:
+    if not isinstance(row, dict):
+        raise BadRow("not an object")
+    category = row.get("category", ActivityCategory.WORK)
+    if category not in ActivityCategory.values:
+        raise BadRow(f"unknown category {str(category)[:40]!r}")
+    color = row.get("color", "#4A90D9")
+    if not isinstance(color, str) or not _COLOR.match(color):
+        raise BadRow("color is not #RRGGBB")
+    return CodeRow(
+        code=_text(row, "code", max_length=40),
+        name=_text(row, "name", max_length=200),
+        category=category,
+        color=color,
+        paid=_bool(row, "paid", True),
+        open_for_requests=_bool(row, "open_for_requests", False),
+        open_for_time_off=_bool(row, "open_for_time_off", False),
+        open_for_absence=_bool(row, "open_for_absence", False),
+    )
+
+
+def agent_row(row: object, *, teams: set[str], skills: set[str]) -> AgentRow:
+    if not isinstance(row, dict):
+        raise BadRow("not an object")
+    email = _text(row, "email", max_length=254).lower()
+    if not _EMAIL.match(email):
+        raise BadRow("email is not an email address")
+    zone = _text(row, "timezone", max_length=64)
+    try:
+        validate_time_zone(zone)
+    except Exception:  # noqa: BLE001  (a ValidationError; any failure is a bad row)
+        raise BadRow(f"unknown time zone {zone[:64]!r}") from None
+    language = row.get("language", "en")
+    if language not in ("en", "nl"):
+        raise BadRow("language is not en or nl")
+    team = row.get("team")
+    if team is not None and (not isinstance(team, str) or team not in teams):
+        raise BadRow(f"unknown team {str(team)[:100]!r}")
+    supervisor = row.get("supervisor_email")
+    if supervisor is not None and (not isinstance(supervisor, str) or not _EMAIL.match(supervisor)):
+        raise BadRow("supervisor_email is not an email address")
+    levels = []
+    for entry in row.get("skills") or []:
+        if not isinstance(entry, dict) or entry.get("skill") not in skills:
+            raise BadRow(f"unknown skill {str(entry)[:100]}")
+        level = entry.get("level", 1)
+        if not isinstance(level, int) or isinstance(level, bool) or not 1 <= level <= 20:
+            raise BadRow("a skill level is not 1-20")
+        levels.append((entry["skill"], level))
+    if len({skill for skill, _level in levels}) != len(levels):
+        raise BadRow("a skill is listed twice")
+    return AgentRow(
+        external_id=_text(row, "external_id", max_length=100),
+        name=_text(row, "name", max_length=200),
+        email=email,
+        timezone=zone,
+        language=language,
+        team=team,
+        supervisor_email=supervisor.lower() if supervisor else None,
+        skills=tuple(sorted(levels)),
+    )
+
+
+@dataclass(frozen=True)
+class ActivityRow:
+    code: str
+    start: dt.datetime  # aware, UTC
+    end: dt.datetime
+    note: str
+
+
+@dataclass(frozen=True)
+class DayRow:
+    agent: str
+    date: dt.date
+    published: bool
+    note: str
+    activities: tuple[ActivityRow, ...]
+
+    @property
+    def content_hash(self) -> str:
+        """What the WFM says of the day: equal hashes, nothing to write."""
+        content = [
+            self.published,
+            self.note,
+            [[a.code, a.start.isoformat(), a.end.isoformat(), a.note] for a in self.activities],
+        ]
+        return hashlib.sha256(json.dumps(content, separators=(",", ":")).encode()).hexdigest()
+
+
+def _local(date: dt.date, hhmm: object, zone: zoneinfo.ZoneInfo) -> dt.datetime:
+    match = _TIME.match(hhmm) if isinstance(hhmm, str) else None
+    if match is None:
+        raise BadRow(f"time {str(hhmm)[:10]!r} is not HH:MM")
+    wall = dt.datetime.combine(date, dt.time(int(match[1]), int(match[2])), tzinfo=zone)
+    instant = wall.astimezone(dt.UTC)
+    # A wall time in the spring-forward gap does not survive the round trip: it never happened.
+    if instant.astimezone(zone).replace(tzinfo=None) != wall.replace(tzinfo=None):
+        raise BadRow(f"{hhmm} does not exist on {date} in {zone.key} (the clocks go forward)")
+    return instant
+
+
+def day_row(row: object, *, zone_of: dict[str, str], codes: set[str]) -> DayRow:
+    """`zone_of`: the activated agents the sync feeds, by external id, with their zones."""
+    if not isinstance(row, dict):
+        raise BadRow("not an object")
+    agent = row.get("agent")
+    if not isinstance(agent, str) or agent not in zone_of:
+        raise BadRow(f"unknown agent {str(agent)[:100]!r}")
+    try:
+        date = dt.date.fromisoformat(row.get("date", ""))
+    except (TypeError, ValueError):
+        raise BadRow("date is not YYYY-MM-DD") from None
+    zone = zoneinfo.ZoneInfo(zone_of[agent])
+    raw = row.get("activities", [])
+    if not isinstance(raw, list) or len(raw) > MAX_ACTIVITIES_PER_DAY:
+        raise BadRow(f"activities is not a list of at most {MAX_ACTIVITIES_PER_DAY}")
+    activities = []
+    for entry in raw:
+        if not isinstance(entry, dict):
+            raise BadRow("an activity is not an object")
+        code = entry.get("code")
+        if code not in codes:
+            raise BadRow(f"unknown activity code {str(code)[:40]!r}")
+        start_text, end_text = entry.get("start"), entry.get("end")
+        start = _local(date, start_text, zone)
+        if not isinstance(end_text, str) or not _TIME.match(end_text):
+            raise BadRow(f"time {str(end_text)[:10]!r} is not HH:MM")
+        # An end at or before the start is on the next day (a night shift).
+        end = _local(date if end_text > str(start_text) else date + dt.timedelta(days=1), end_text, zone)
+        if end - start > dt.timedelta(hours=24) or end <= start:
+            raise BadRow(f"the activity at {entry.get('start')} lasts longer than 24 hours")
+        activities.append(
+            ActivityRow(code, start, end, _text(entry, "note", max_length=MAX_NOTE, required=False))
+        )
+    activities.sort(key=lambda a: a.start)
+    for earlier, later in zip(activities, activities[1:], strict=False):
+        if later.start < earlier.end:
+            raise BadRow("activities overlap")
+    return DayRow(
+        agent=agent,
+        date=date,
+        published=_bool(row, "published", False),
+        note=_text(row, "note", max_length=MAX_NOTE, required=False),
+        activities=tuple(activities),
+    )

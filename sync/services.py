@@ -1,0 +1,481 @@
+"""The WFM sync of one organisation: roster, skills and activity codes upserted by external id, then
+the schedules of activated agents for a window, each changed day replaced through the schedules
+service (so the agent hears of a changed future day once, and of a past day never).
+
+A run is recorded with its counts and every row it skipped. Only one run per organisation at a
+time (a PostgreSQL advisory lock; a second one is recorded as skipped). Days are written in batches,
+each its own transaction that never splits a day: a run that dies leaves every day old or new, and
+the next run finishes the work (unchanged days are found by their content hash and not touched)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections import Counter
+from collections.abc import Iterable
+from contextlib import contextmanager
+
+from django.conf import settings
+from django.contrib.auth.hashers import make_password
+from django.db import connection, transaction
+from django.utils import timezone
+
+from em_agent.exceptions import ApplicationError
+from em_agent.models import Agent, AgentSkill, Organization, Skill, Team, User
+from em_agent.services import user_set_active
+from schedules.models import ActivityCode, ActivitySource, ScheduleChange, ScheduleDay
+from schedules.services import ActivitySpec, DayPlan, schedule_days_apply
+from sync import rows
+from sync.connectors import ConnectorError, WfmConnector, connector_for
+from sync.models import IssueKind, RunStatus, SyncIssue, SyncRun, WfmSource
+
+logger = logging.getLogger(__name__)
+
+# Days per transaction: large enough to be set-based, small enough that a lock is short.
+BATCH_DAYS = 2000
+_LOCK_NAMESPACE = 0x5750  # "WP": the sync's advisory locks, keyed by organisation id
+_LOCAL_SOURCES = [
+    ActivitySource.REQUEST,
+    ActivitySource.TIME_OFF,
+    ActivitySource.SWAP,
+    ActivitySource.SUPERVISOR,
+]
+
+
+class _Issues:
+    def __init__(self, run: SyncRun) -> None:
+        self.run = run
+        self.rows: list[SyncIssue] = []
+        self.counts: Counter[str] = Counter()
+
+    def skip(self, section: str, reference: str, reason: str) -> None:
+        self.rows.append(
+            SyncIssue(run=self.run, section=section, reference=reference[:200], reason=reason[:500])
+        )
+        self.counts[f"{section}_skipped"] += 1
+
+    def conflict(self, reference: str, reason: str) -> None:
+        self.rows.append(
+            SyncIssue(
+                run=self.run, kind=IssueKind.CONFLICT, section="schedules", reference=reference, reason=reason
+            )
+        )
+        self.counts["conflicts"] += 1
+
+
+@contextmanager
+def _organization_lock(organization: Organization):
+    """True while this process holds the organisation's sync lock; False if another run has it."""
+    if connection.vendor != "postgresql":
+        yield True  # SQLite (the demo) serialises writers itself
+        return
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_try_advisory_lock(%s, %s)", [_LOCK_NAMESPACE, organization.pk])
+        held = cursor.fetchone()[0]
+    try:
+        yield held
+    finally:
+        if held:
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_advisory_unlock(%s, %s)", [_LOCK_NAMESPACE, organization.pk])
+
+
+def wfm_sync(
+    *,
+    organization: Organization,
+    trigger: str = "command",
+    connector: WfmConnector | None = None,
+    now: dt.datetime | None = None,
+) -> SyncRun:
+    now = now or timezone.now()
+    with _organization_lock(organization) as held:
+        if not held:
+            return SyncRun.objects.create(
+                organization=organization,
+                trigger=trigger,
+                status=RunStatus.SKIPPED,
+                started_at=now,
+                finished_at=now,
+            )
+        run = SyncRun.objects.create(organization=organization, trigger=trigger, started_at=now)
+        issues = _Issues(run)
+        try:
+            connector = connector or connector_for(WfmSource.objects.get(organization=organization))
+            _sync_roster(organization, connector.roster(), issues, now=now)
+            _sync_schedules(organization, connector, issues, now=now, run=run)
+            run.status = RunStatus.SUCCEEDED
+        except (ConnectorError, WfmSource.DoesNotExist) as exc:
+            run.status, run.error = RunStatus.FAILED, str(exc)[:5000]
+        except Exception as exc:
+            logger.exception("WFM sync of %s failed", organization.slug)
+            run.status, run.error = RunStatus.FAILED, f"{type(exc).__name__}: {exc}"[:5000]
+        finally:
+            SyncIssue.objects.bulk_create(issues.rows, batch_size=1000)
+            run.counts = dict(issues.counts)
+            run.finished_at = max(timezone.now(), run.started_at)
+            run.save(update_fields=["status", "error", "counts", "finished_at"])
+        return run
+
+
+# --- roster -----------------------------------------------------------------------------------------
+
+
+def _parsed(section: str, raw: object, parse, issues: _Issues, key) -> dict:
+    """Rows of a section by key; bad rows and duplicated keys skipped with their reason."""
+    if not isinstance(raw, list):
+        if raw is not None:
+            issues.skip(section, section, "not a list")
+        return {}
+    parsed: dict = {}
+    duplicated: set = set()
+    for index, row in enumerate(raw):
+        try:
+            value = parse(row)
+        except rows.BadRow as exc:
+            reference = row.get("external_id") or row.get("code") if isinstance(row, dict) else None
+            issues.skip(section, str(reference or f"#{index}"), str(exc))
+            continue
+        if key(value) in parsed:
+            duplicated.add(key(value))
+        parsed[key(value)] = value
+    for duplicate in duplicated:
+        issues.skip(section, str(duplicate), "listed more than once")
+        del parsed[duplicate]
+    return parsed
+
+
+@transaction.atomic
+def _sync_roster(organization: Organization, roster: dict, issues: _Issues, *, now: dt.datetime) -> None:
+    teams = _parsed("teams", roster.get("teams"), rows.team_row, issues, lambda r: r.external_id)
+    skills = _parsed("skills", roster.get("skills"), rows.skill_row, issues, lambda r: r.external_id)
+    codes = _parsed("activity_codes", roster.get("activity_codes"), rows.code_row, issues, lambda r: r.code)
+    agents = _parsed(
+        "agents",
+        roster.get("agents"),
+        lambda row: rows.agent_row(row, teams=set(teams), skills=set(skills)),
+        issues,
+        lambda r: r.external_id,
+    )
+    team_ids = _upsert_named(Team, organization, teams)
+    skill_ids = _upsert_named(Skill, organization, skills)
+    _upsert_codes(organization, codes, now=now)
+    _upsert_agents(organization, agents, team_ids, skill_ids, issues)
+    issues.counts.update(teams=len(teams), skills=len(skills), activity_codes=len(codes), agents=len(agents))
+
+
+def _upsert_named(model, organization: Organization, parsed: dict) -> dict[str, int]:
+    existing = {obj.external_id: obj for obj in model.objects.filter(organization=organization)}
+    new = [
+        model(organization=organization, external_id=key, name=row.name)
+        for key, row in parsed.items()
+        if key not in existing
+    ]
+    changed = []
+    for key, row in parsed.items():
+        obj = existing.get(key)
+        if obj is not None and obj.name != row.name:
+            obj.name = row.name
+            changed.append(obj)
+    model.objects.bulk_create(new)
+    model.objects.bulk_update(changed, ["name"])
+    return dict(model.objects.filter(organization=organization).values_list("external_id", "pk"))
+
+
+def _upsert_codes(organization: Organization, parsed: dict, *, now: dt.datetime) -> None:
+    fields = [
+        "name",
+        "category",
+        "color",
+        "paid",
+        "open_for_requests",
+        "open_for_time_off",
+        "open_for_absence",
+    ]
+    existing = {code.code: code for code in ActivityCode.objects.filter(organization=organization)}
+    new, changed = [], []
+    for key, row in parsed.items():
+        code = existing.get(key)
+        if code is None:
+            new.append(
+                ActivityCode(
+                    organization=organization,
+                    code=key,
+                    updated_at=now,
+                    **{f: getattr(row, f) for f in fields},
+                )
+            )
+        elif any(getattr(code, f) != getattr(row, f) for f in fields) or not code.active:
+            for f in fields:
+                setattr(code, f, getattr(row, f))
+            code.active, code.updated_at = True, now
+            changed.append(code)
+    # A code the WFM no longer lists stays (activities point at it) but cannot be picked any more.
+    retired = [code for key, code in existing.items() if key not in parsed and code.active]
+    for code in retired:
+        code.active, code.updated_at = False, now
+    ActivityCode.objects.bulk_create(new)
+    ActivityCode.objects.bulk_update([*changed, *retired], [*fields, "active", "updated_at"])
+
+
+def _upsert_agents(
+    organization: Organization,
+    parsed: dict,
+    team_ids: dict[str, int],
+    skill_ids: dict[str, int],
+    issues: _Issues,
+) -> None:
+    existing = {
+        agent.external_id: agent
+        for agent in Agent.objects.filter(organization=organization).select_related("user")
+    }
+    supervisors = {
+        user.email.lower(): user for user in User.objects.filter(organization=organization, is_staff=True)
+    }
+    taken = {
+        email.lower(): pk
+        for email, pk in User.objects.filter(email__in=[row.email for row in parsed.values()]).values_list(
+            "email", "pk"
+        )
+    }
+    created_users, new_agents, changed_agents, changed_users = [], [], [], []
+    for key, row in parsed.items():
+        agent = existing.get(key)
+        owner = taken.get(row.email)
+        if owner is not None and (agent is None or owner != agent.user_id):
+            issues.skip("agents", key, "the email address belongs to another account")
+            continue
+        supervisor = supervisors.get(row.supervisor_email) if row.supervisor_email else None
+        values = {
+            "name": row.name,
+            "timezone": row.timezone,
+            "language": row.language,
+            "team_id": team_ids.get(row.team) if row.team else None,
+            "supervisor_id": supervisor.pk if supervisor else None,
+        }
+        if agent is None:
+            # No usable password: the invitation (a password-reset email) comes with activation.
+            user = User(email=row.email, password=make_password(None), is_active=True)
+            created_users.append(user)
+            new_agents.append((user, Agent(organization=organization, external_id=key, **values)))
+            continue
+        if any(getattr(agent, name) != value for name, value in values.items()):
+            for name, value in values.items():
+                setattr(agent, name, value)
+            changed_agents.append(agent)
+        if agent.user.email != row.email or not agent.user.is_active:
+            agent.user.email = row.email
+            changed_users.append(agent.user)
+    User.objects.bulk_create(created_users)
+    for user, agent in new_agents:
+        agent.user = user
+    Agent.objects.bulk_create([agent for _user, agent in new_agents])
+    Agent.objects.bulk_update(changed_agents, ["name", "timezone", "language", "team", "supervisor"])
+    User.objects.bulk_update(changed_users, ["email"])
+    for user in changed_users:
+        if not user.is_active:
+            user_set_active(user=user, active=True)  # back in the roster
+    # Agents the WFM no longer lists have left: their logins end (sessions too).
+    gone = [agent for key, agent in existing.items() if key not in parsed and agent.user.is_active]
+    for agent in gone:
+        user_set_active(user=agent.user, active=False)
+    _replace_skills(organization, parsed, skill_ids)
+    issues.counts.update(
+        agents_created=len(new_agents), agents_updated=len(changed_agents), agents_deactivated=len(gone)
+    )
+
+
+def _replace_skills(organization: Organization, parsed: dict, skill_ids: dict[str, int]) -> None:
+    agent_ids = dict(Agent.objects.filter(organization=organization).values_list("external_id", "pk"))
+    wanted = {
+        (agent_ids[key], skill_ids[skill], level)
+        for key, row in parsed.items()
+        if key in agent_ids
+        for skill, level in row.skills
+    }
+    current = set(
+        AgentSkill.objects.filter(
+            agent__organization=organization, agent__external_id__in=list(parsed)
+        ).values_list("agent_id", "skill_id", "level")
+    )
+    stale = current - wanted
+    for agent_id, skill_id, _level in stale:
+        AgentSkill.objects.filter(agent_id=agent_id, skill_id=skill_id).delete()
+    AgentSkill.objects.bulk_create(
+        [AgentSkill(agent_id=a, skill_id=s, level=level) for a, s, level in wanted - current],
+        update_conflicts=True,
+        unique_fields=["agent", "skill"],
+        update_fields=["level"],
+    )
+
+
+# --- schedules --------------------------------------------------------------------------------------
+
+
+def sync_window(organization: Organization, *, now: dt.datetime) -> tuple[dt.date, dt.date]:
+    today = now.astimezone(organization_zone(organization)).date()
+    return (
+        today - dt.timedelta(days=settings.WFM_SYNC_DAYS_BACK),
+        today + dt.timedelta(days=settings.WFM_SYNC_DAYS_AHEAD),
+    )
+
+
+def organization_zone(organization: Organization):
+    import zoneinfo
+
+    return zoneinfo.ZoneInfo(organization.default_timezone)
+
+
+def _sync_schedules(
+    organization: Organization, connector: WfmConnector, issues: _Issues, *, now: dt.datetime, run: SyncRun
+) -> None:
+    start, end = sync_window(organization, now=now)
+    # Only activated agents are fed: a newly activated agent sees its schedule after the next run.
+    agents = {
+        agent.external_id: agent
+        for agent in Agent.objects.filter(
+            organization=organization, activated_at__isnull=False, user__is_active=True
+        )
+    }
+    codes = dict(ActivityCode.objects.filter(organization=organization).values_list("code", "pk"))
+    zone_of = {key: agent.timezone for key, agent in agents.items()}
+    parsed: dict[tuple[str, dt.date], rows.DayRow] = {}
+    duplicated: set[tuple[str, dt.date]] = set()
+    seen = 0
+    for index, raw in enumerate(connector.schedule_days(start=start, end=end)):
+        seen += 1
+        try:
+            day = rows.day_row(raw, zone_of=zone_of, codes=set(codes))
+        except rows.BadRow as exc:
+            reference = f"{raw.get('agent')}/{raw.get('date')}" if isinstance(raw, dict) else f"#{index}"
+            issues.skip("schedules", str(reference)[:200], str(exc))
+            continue
+        if not start <= day.date <= end:
+            continue
+        key = (day.agent, day.date)
+        if key in parsed:
+            duplicated.add(key)
+        parsed[key] = day
+    for key in duplicated:
+        issues.skip("schedules", f"{key[0]}/{key[1]}", "the day is listed more than once")
+        del parsed[key]
+    issues.counts.update(days_seen=seen)
+
+    known = {
+        (agent_id, date): (pk, wfm_hash)
+        for pk, agent_id, date, wfm_hash in ScheduleDay.objects.filter(
+            agent__in=list(agents.values()), date__gte=start, date__lte=end
+        ).values_list("pk", "agent_id", "date", "wfm_hash")
+    }
+    changed = [
+        day
+        for day in parsed.values()
+        if known.get((agents[day.agent].pk, day.date), (None, ""))[1] != day.content_hash
+    ]
+    issues.counts.update(days_unchanged=len(parsed) - len(changed))
+    local_since = _local_changes_since_last_sync(
+        organization, [known.get((agents[d.agent].pk, d.date), (None,))[0] for d in changed]
+    )
+    batch: list[rows.DayRow] = []
+    for day in sorted(changed, key=lambda d: (agents[d.agent].pk, d.date)):
+        day_pk = known.get((agents[day.agent].pk, day.date), (None,))[0]
+        if day_pk in local_since:
+            issues.conflict(
+                f"{day.agent}/{day.date}",
+                f"changed here ({local_since[day_pk]}) since the last sync: the local change is kept",
+            )
+            continue
+        batch.append(day)
+        if len(batch) >= BATCH_DAYS:
+            _apply_days(batch, agents, codes, issues)
+            batch = []
+    if batch:
+        _apply_days(batch, agents, codes, issues)
+    Agent.objects.filter(pk__in=[agent.pk for agent in agents.values()]).update(last_synced_at=now)
+
+
+def _local_changes_since_last_sync(
+    organization: Organization, day_pks: Iterable[int | None]
+) -> dict[int, str]:
+    """Days changed here (an approved request, time off, a swap, a supervisor) after the last
+    successful sync began: the WFM's copy is older than that change, which wins."""
+    last = (
+        SyncRun.objects.filter(organization=organization, status=RunStatus.SUCCEEDED)
+        .order_by("-started_at")
+        .values_list("started_at", flat=True)
+        .first()
+    )
+    pks = [pk for pk in day_pks if pk is not None]
+    if last is None or not pks:
+        return {}
+    changes = ScheduleChange.objects.filter(source__in=_LOCAL_SOURCES, created_at__gt=last)
+    by_day: dict[int, str] = {}
+    for agent_id, date, source in changes.values_list("agent_id", "date", "source"):
+        by_day_pk = (
+            ScheduleDay.objects.filter(agent_id=agent_id, date=date, pk__in=pks)
+            .values_list("pk", flat=True)
+            .first()
+        )
+        if by_day_pk is not None:
+            by_day[by_day_pk] = source
+    return by_day
+
+
+def _plan(day: rows.DayRow, agent: Agent, codes: dict[str, int]) -> DayPlan:
+    return DayPlan(
+        agent=agent,
+        date=day.date,
+        published=day.published,
+        note=day.note,
+        activities=[
+            ActivitySpec(
+                activity_code_id=codes[a.code],
+                start=a.start,
+                end=a.end,
+                note=a.note,
+                source=ActivitySource.WFM,
+            )
+            for a in day.activities
+        ],
+    )
+
+
+def _apply_days(
+    batch: list[rows.DayRow], agents: dict[str, Agent], codes: dict[str, int], issues: _Issues
+) -> None:
+    """One transaction for the batch; if the schedules service refuses it (an overlap with a day
+    outside the export, say), day by day, skipping the ones it refuses."""
+    try:
+        with transaction.atomic():
+            _write(batch, agents, codes, issues)
+        return
+    except ApplicationError:
+        pass
+    for day in batch:
+        try:
+            with transaction.atomic():
+                _write([day], agents, codes, issues)
+        except ApplicationError as exc:
+            issues.skip("schedules", f"{day.agent}/{day.date}", exc.detail)
+
+
+def _write(
+    batch: list[rows.DayRow], agents: dict[str, Agent], codes: dict[str, int], issues: _Issues
+) -> None:
+    result = schedule_days_apply(
+        plans=[_plan(day, agents[day.agent], codes) for day in batch],
+        source=ActivitySource.WFM,
+        reason="WFM sync",
+    )
+    days = {
+        (d.agent_id, d.date): d
+        for d in ScheduleDay.objects.filter(
+            agent__in=[agents[day.agent] for day in batch], date__in={day.date for day in batch}
+        )
+    }
+    stamped = []
+    for day in batch:
+        row = days[(agents[day.agent].pk, day.date)]
+        row.wfm_hash = day.content_hash
+        stamped.append(row)
+    ScheduleDay.objects.bulk_update(stamped, ["wfm_hash"], batch_size=1000)
+    issues.counts.update(days_changed=len(result.changes), days_notified=result.notified_days)

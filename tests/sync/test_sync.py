@@ -1,0 +1,295 @@
+import datetime as dt
+import json
+
+import pytest
+import time_machine
+
+from em_agent.models import Agent, Organization
+from notifications.models import Notification
+from schedules.models import Activity, ActivitySource, ScheduleChange, ScheduleDay
+from sync import services
+from sync.connectors import DirectoryConnector
+from sync.models import RunStatus, SyncIssue, SyncRun, WfmSource
+from sync.services import wfm_sync
+from tests.conftest import run_together
+
+pytestmark = pytest.mark.django_db
+TODAY = dt.date(2026, 12, 1)  # "now" is 09:00 in Amsterdam
+
+
+@pytest.fixture(autouse=True)
+def _frozen():
+    with time_machine.travel("2026-12-01 08:00:00 +00:00", tick=False):
+        yield
+
+
+@pytest.fixture
+def wfm_org(db):
+    return Organization.objects.create(name="Contoso", slug="contoso", default_timezone="Europe/Amsterdam")
+
+
+ROSTER = {
+    "format": "em-agent-wfm-export",
+    "version": 1,
+    "teams": [{"external_id": "T1", "name": "Care"}],
+    "skills": [{"external_id": "S-NL", "name": "Dutch"}, {"external_id": "S-EN", "name": "English"}],
+    "activity_codes": [
+        {"code": "PHONE", "name": "Phone", "category": "work", "color": "#4A90D9"},
+        {"code": "BREAK", "name": "Break", "category": "break", "color": "#999999"},
+    ],
+    "agents": [
+        {
+            "external_id": "A1",
+            "name": "Anna",
+            "email": "anna@contoso.test",
+            "timezone": "Europe/Amsterdam",
+            "team": "T1",
+            "skills": [{"skill": "S-NL", "level": 3}],
+        },
+        {
+            "external_id": "A2",
+            "name": "Bram",
+            "email": "bram@contoso.test",
+            "timezone": "Europe/Amsterdam",
+            "language": "nl",
+            "team": "T1",
+            "skills": [{"skill": "S-EN", "level": 1}],
+        },
+    ],
+}
+
+
+def _day(agent, date, start="09:00", end="17:00", published=True, note=""):
+    return {
+        "agent": agent,
+        "date": date.isoformat(),
+        "published": published,
+        "note": note,
+        "activities": [
+            {"code": "PHONE", "start": start, "end": "12:00"},
+            {"code": "BREAK", "start": "12:00", "end": "12:30"},
+            {"code": "PHONE", "start": "12:30", "end": end},
+        ],
+    }
+
+
+def _schedule(days=range(-3, 10), agents=("A1", "A2"), **changes):
+    rows = []
+    for agent in agents:
+        for offset in days:
+            date = TODAY + dt.timedelta(days=offset)
+            rows.append(changes.get(f"{agent}/{date}") or _day(agent, date))
+    return rows
+
+
+def _export(tmp_path, roster=ROSTER, days=None):
+    (tmp_path / "roster.json").write_text(json.dumps(roster))
+    (tmp_path / "schedules.json").write_text(json.dumps({"days": _schedule() if days is None else days}))
+    return DirectoryConnector(tmp_path)
+
+
+def _activate_all(org):
+    Agent.objects.filter(organization=org).update(activated_at=dt.datetime(2026, 11, 30, tzinfo=dt.UTC))
+
+
+def _adjusted():
+    return Notification.objects.filter(kind="schedule_adjusted").count()
+
+
+def test_a_first_sync_creates_the_roster_and_a_newly_activated_agent_gets_its_schedule_at_the_next(
+    wfm_org, tmp_path
+):
+    connector = _export(tmp_path)
+
+    run = wfm_sync(organization=wfm_org, connector=connector)
+
+    assert run.status == RunStatus.SUCCEEDED, run.error
+    anna = Agent.objects.get(external_id="A1")
+    assert anna.user.email == "anna@contoso.test" and not anna.user.has_usable_password()
+    assert anna.team.name == "Care"
+    assert list(anna.agent_skills.values_list("skill__external_id", "level")) == [("S-NL", 3)]
+    assert not ScheduleDay.objects.exists()  # not activated yet: no schedule
+
+    _activate_all(wfm_org)
+    run = wfm_sync(organization=wfm_org, connector=connector)
+
+    assert run.counts["days_changed"] == 26
+    assert ScheduleDay.objects.filter(agent=anna).count() == 13
+    # Future days (today and the 9 after) are news, the 3 past days are not: 10 per agent.
+    assert _adjusted() == 20
+    anna.refresh_from_db()
+    assert anna.last_synced_at is not None
+
+
+def test_a_second_sync_with_the_same_input_writes_nothing(wfm_org, tmp_path):
+    connector = _export(tmp_path)
+    wfm_sync(organization=wfm_org, connector=connector)
+    _activate_all(wfm_org)
+    wfm_sync(organization=wfm_org, connector=connector)
+    changes, notifications = ScheduleChange.objects.count(), _adjusted()
+    activities = list(Activity.objects.values_list("id", flat=True))
+
+    run = wfm_sync(organization=wfm_org, connector=connector)
+
+    assert run.counts.get("days_changed", 0) == 0
+    assert run.counts["days_unchanged"] == 26
+    assert ScheduleChange.objects.count() == changes
+    assert _adjusted() == notifications
+    assert list(Activity.objects.values_list("id", flat=True)) == activities
+
+
+def test_one_changed_future_day_is_written_and_told_once_and_a_past_one_silently(wfm_org, tmp_path):
+    wfm_sync(organization=wfm_org, connector=_export(tmp_path))
+    _activate_all(wfm_org)
+    wfm_sync(organization=wfm_org, connector=_export(tmp_path))
+    notifications = _adjusted()
+    future, past = TODAY + dt.timedelta(days=4), TODAY - dt.timedelta(days=2)
+    days = _schedule(
+        **{f"A1/{future}": _day("A1", future, start="10:00"), f"A2/{past}": _day("A2", past, end="16:00")}
+    )
+
+    run = wfm_sync(organization=wfm_org, connector=_export(tmp_path, days=days))
+
+    assert run.counts["days_changed"] == 2
+    assert _adjusted() == notifications + 1
+    told = Notification.objects.filter(kind="schedule_adjusted").order_by("-id").first()
+    assert told.user.agent.external_id == "A1" and told.params == {"date": future.isoformat()}
+
+
+def test_bad_rows_are_skipped_with_their_reasons_and_the_rest_is_applied(wfm_org, tmp_path):
+    wfm_sync(organization=wfm_org, connector=_export(tmp_path))
+    _activate_all(wfm_org)
+    overlap = _day("A1", TODAY + dt.timedelta(days=1))
+    overlap["activities"][1]["start"] = "11:00"
+    dst = _day("A2", dt.date(2027, 3, 28))
+    dst["activities"][0]["start"] = "02:30"  # the clocks go from 02:00 to 03:00 in Amsterdam
+    days = [
+        *_schedule(days=range(0, 3), agents=("A2",)),
+        _day("NOBODY", TODAY),
+        overlap,
+        {
+            **_day("A1", TODAY + dt.timedelta(days=2)),
+            "activities": [{"code": "LUNCH?", "start": "09:00", "end": "10:00"}],
+        },
+        _day("A1", TODAY + dt.timedelta(days=3)),
+        _day("A1", TODAY + dt.timedelta(days=3), start="08:00"),  # the same day twice
+        {"agent": "A1", "date": "2026-13-01"},
+    ]
+    roster = {
+        **ROSTER,
+        "agents": [
+            *ROSTER["agents"],
+            {"external_id": "A3", "name": "X", "email": "nope", "timezone": "Europe/Amsterdam"},
+        ],
+    }
+    with time_machine.travel("2027-03-20 08:00:00 +00:00", tick=False):
+        dst_run = wfm_sync(organization=wfm_org, connector=_export(tmp_path, days=[dst]))
+    run = wfm_sync(organization=wfm_org, connector=_export(tmp_path, roster=roster, days=days))
+
+    assert run.status == RunStatus.SUCCEEDED
+    reasons = dict(SyncIssue.objects.filter(run=run).values_list("reference", "reason"))
+    assert reasons["NOBODY/2026-12-01"] == "unknown agent 'NOBODY'"
+    assert reasons["A1/2026-12-02"] == "activities overlap"
+    assert reasons["A1/2026-12-03"] == "unknown activity code 'LUNCH?'"
+    assert reasons["A1/2026-12-04"] == "the day is listed more than once"
+    assert reasons["A1/2026-13-01"] == "date is not YYYY-MM-DD"
+    assert reasons["A3"] == "email is not an email address"
+    assert "does not exist on 2027-03-28" in SyncIssue.objects.get(run=dst_run).reason
+    assert ScheduleDay.objects.filter(agent__external_id="A2").count() == 3  # the good rows
+
+
+def test_an_agent_the_wfm_no_longer_lists_is_deactivated(wfm_org, tmp_path):
+    wfm_sync(organization=wfm_org, connector=_export(tmp_path))
+    roster = {**ROSTER, "agents": ROSTER["agents"][:1]}
+
+    run = wfm_sync(organization=wfm_org, connector=_export(tmp_path, roster=roster))
+
+    assert run.counts["agents_deactivated"] == 1
+    assert not Agent.objects.get(external_id="A2").user.is_active
+    assert Agent.objects.get(external_id="A1").user.is_active
+
+
+def test_a_local_change_since_the_last_sync_wins_and_is_reported(wfm_org, tmp_path):
+    from schedules.services import DayPlan, activity_specs, schedule_days_apply
+
+    wfm_sync(organization=wfm_org, connector=_export(tmp_path))
+    _activate_all(wfm_org)
+    wfm_sync(organization=wfm_org, connector=_export(tmp_path))
+    anna = Agent.objects.get(external_id="A1")
+    date = TODAY + dt.timedelta(days=5)
+    with time_machine.travel("2026-12-01 09:00:00 +00:00", tick=False):
+        specs = activity_specs(Activity.objects.filter(agent=anna, day__date=date).order_by("start"))[:2]
+        schedule_days_apply(
+            plans=[DayPlan(agent=anna, date=date, activities=specs)], source=ActivitySource.REQUEST
+        )
+        days = _schedule(**{f"A1/{date}": _day("A1", date, start="07:00")})
+
+        run = wfm_sync(organization=wfm_org, connector=_export(tmp_path, days=days))
+
+    assert run.counts["conflicts"] == 1
+    assert SyncIssue.objects.get(run=run).reference == f"A1/{date}"
+    assert Activity.objects.filter(agent=anna, day__date=date).count() == 2  # the local change kept
+
+
+def test_a_crash_in_the_middle_leaves_whole_days_and_a_rerun_finishes(wfm_org, tmp_path, monkeypatch):
+    wfm_sync(organization=wfm_org, connector=_export(tmp_path))
+    _activate_all(wfm_org)
+    monkeypatch.setattr(services, "BATCH_DAYS", 5)
+    real_write = services._write
+    calls = []
+
+    def failing_write(batch, *args):
+        calls.append(len(batch))
+        if len(calls) == 3:
+            raise RuntimeError("the database went away")
+        return real_write(batch, *args)
+
+    monkeypatch.setattr(services, "_write", failing_write)
+    run = wfm_sync(organization=wfm_org, connector=_export(tmp_path))
+
+    assert run.status == RunStatus.FAILED and "went away" in run.error
+    assert ScheduleDay.objects.count() == 10  # two whole batches
+    assert all(day.activities.count() == 3 for day in ScheduleDay.objects.all())
+
+    monkeypatch.setattr(services, "_write", real_write)
+    rerun = wfm_sync(organization=wfm_org, connector=_export(tmp_path))
+    assert rerun.status == RunStatus.SUCCEEDED
+    assert rerun.counts["days_changed"] == 16 and rerun.counts["days_unchanged"] == 10
+
+
+def test_a_missing_export_fails_the_run_and_writes_nothing(wfm_org, tmp_path):
+    run = wfm_sync(organization=wfm_org, connector=DirectoryConnector(tmp_path / "nothing"))
+    assert run.status == RunStatus.FAILED
+    assert "does not exist" in run.error
+    assert not Agent.objects.exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_syncs_of_one_organisation_at_once_one_runs_one_skips(postgres, wfm_org, tmp_path):
+    connector = _export(tmp_path)
+    real_roster = connector.roster
+
+    def slow_roster():
+        import time
+
+        time.sleep(0.5)  # hold the lock while the other starts
+        return real_roster()
+
+    connector.roster = slow_roster
+    runs = run_together([lambda: wfm_sync(organization=wfm_org, connector=connector) for _ in range(2)])
+
+    assert sorted(run.status for run in runs) == [RunStatus.SKIPPED, RunStatus.SUCCEEDED]
+    assert SyncRun.objects.filter(status=RunStatus.SUCCEEDED).count() == 1
+
+
+def test_the_command_syncs_from_the_organisations_source(wfm_org, tmp_path):
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    _export(tmp_path)
+    WfmSource.objects.create(organization=wfm_org, location=str(tmp_path))
+    out = StringIO()
+    call_command("sync_wfm", "--org", "contoso", stdout=out)
+    assert "contoso: succeeded" in out.getvalue()
+    assert "agents_created 2" in out.getvalue()
