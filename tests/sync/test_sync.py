@@ -293,3 +293,65 @@ def test_the_command_syncs_from_the_organisations_source(wfm_org, tmp_path):
     call_command("sync_wfm", "--org", "contoso", stdout=out)
     assert "contoso: succeeded" in out.getvalue()
     assert "agents_created 2" in out.getvalue()
+
+
+def test_the_nightly_sync_is_due_at_two_in_the_organisations_zone_once(
+    wfm_org, tmp_path, monkeypatch, django_capture_on_commit_callbacks
+):
+    from django_celery_beat.models import PeriodicTask
+
+    from sync import tasks
+
+    assert PeriodicTask.objects.filter(task="sync.run_due_syncs", enabled=True).exists()
+    WfmSource.objects.create(organization=wfm_org, location=str(tmp_path))
+    SyncRun.objects.create(
+        organization=wfm_org,
+        status=RunStatus.SUCCEEDED,
+        started_at=dt.datetime(2026, 12, 1, 1, 10, tzinfo=dt.UTC),  # last night, 02:10 in Amsterdam
+        finished_at=dt.datetime(2026, 12, 1, 1, 12, tzinfo=dt.UTC),
+    )
+    started = []
+    monkeypatch.setattr(tasks.sync_organization, "delay", lambda pk: started.append(pk))
+
+    def fire(when: str) -> list[int]:
+        started.clear()
+        with time_machine.travel(when, tick=False), django_capture_on_commit_callbacks(execute=True):
+            tasks.run_due_syncs()
+        return list(started)
+
+    assert fire("2026-12-02 00:50:00 +00:00") == []  # 01:50 in Amsterdam: not yet
+    assert fire("2026-12-02 01:05:00 +00:00") == [wfm_org.pk]  # 02:05: due
+    SyncRun.objects.create(organization=wfm_org, started_at=dt.datetime(2026, 12, 2, 1, 5, tzinfo=dt.UTC))
+    assert fire("2026-12-02 01:20:00 +00:00") == []  # running since: not twice
+
+
+def test_supervisors_see_their_organisations_runs_and_can_start_a_sync(
+    wfm_org, other_org, tmp_path, client, monkeypatch, django_capture_on_commit_callbacks
+):
+    from sync import admin as sync_admin
+    from tests.factories import SupervisorFactory
+
+    supervisor = SupervisorFactory(organization=wfm_org)
+    source = WfmSource.objects.create(organization=wfm_org, location=str(tmp_path))
+    theirs = WfmSource.objects.create(organization=other_org, location=str(tmp_path))
+    SyncRun.objects.create(
+        organization=wfm_org, status=RunStatus.SUCCEEDED, finished_at=dt.datetime.now(dt.UTC)
+    )
+    SyncRun.objects.create(
+        organization=other_org, status=RunStatus.SUCCEEDED, finished_at=dt.datetime.now(dt.UTC)
+    )
+    started = []
+    monkeypatch.setattr(
+        sync_admin.sync_organization, "delay", lambda pk, trigger: started.append((pk, trigger))
+    )
+    client.force_login(supervisor)
+
+    runs = client.get("/admin/sync/syncrun/")
+    assert runs.status_code == 200
+    assert runs.context["cl"].result_count == 1
+    with django_capture_on_commit_callbacks(execute=True):
+        client.post(
+            "/admin/sync/wfmsource/",
+            {"action": "sync_now", "_selected_action": [source.pk, theirs.pk]},
+        )
+    assert started == [(wfm_org.pk, "admin")]

@@ -1,0 +1,69 @@
+from django.contrib import admin, messages
+from django.db import transaction
+from django.http import HttpRequest
+from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
+
+from em_agent.admin_scoping import OrganizationScopedAdmin
+from sync.models import SyncIssue, SyncRun, WfmSource
+from sync.tasks import sync_organization
+
+
+@admin.register(WfmSource)
+class WfmSourceAdmin(OrganizationScopedAdmin):
+    """Operators configure sources; a supervisor sees its organisation's and may start a sync."""
+
+    organization_path = "organization"
+    supervisor_actions = frozenset({"view"})
+    list_display = ["organization", "kind", "location"]
+    actions = ["sync_now"]
+
+    def get_actions(self, request: HttpRequest):
+        # The admin offers actions to those who may change; starting a sync is allowed to viewers.
+        actions = super().get_actions(request)
+        if "sync_now" not in actions:
+            actions["sync_now"] = self.get_action("sync_now")
+        return actions
+
+    @admin.action(description=_("Sync now"))
+    def sync_now(self, request: HttpRequest, queryset) -> None:
+        organization_ids = list(queryset.values_list("organization_id", flat=True))
+        for pk in organization_ids:
+            transaction.on_commit(lambda pk=pk: sync_organization.delay(pk, "admin"))
+        self.message_user(
+            request,
+            ngettext("%(count)d sync started.", "%(count)d syncs started.", len(organization_ids))
+            % {"count": len(organization_ids)},
+            messages.SUCCESS,
+        )
+
+
+class SyncIssueInline(admin.TabularInline):
+    model = SyncIssue
+    fields = ["kind", "section", "reference", "reason"]
+    readonly_fields = fields
+    extra = 0
+    max_num = 0
+    can_delete = False
+
+
+@admin.register(SyncRun)
+class SyncRunAdmin(OrganizationScopedAdmin):
+    organization_path = "organization"
+    supervisor_actions = frozenset({"view"})
+    list_display = ["organization", "started_at", "status", "trigger", "duration", "short_counts"]
+    list_filter = ["status", "organization", "trigger"]
+    readonly_fields = ["organization", "trigger", "status", "started_at", "finished_at", "counts", "error"]
+    inlines = [SyncIssueInline]
+
+    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False  # a record
+
+    @admin.display(description=_("duration (s)"))
+    def duration(self, run: SyncRun) -> str:
+        return f"{run.duration_seconds:.1f}" if run.duration_seconds is not None else "-"
+
+    @admin.display(description=_("counts"))
+    def short_counts(self, run: SyncRun) -> str:
+        keys = ["agents", "days_seen", "days_changed", "days_unchanged", "schedules_skipped", "conflicts"]
+        return ", ".join(f"{key} {run.counts[key]}" for key in keys if key in run.counts)
