@@ -1,3 +1,5 @@
+import functools
+
 from django.contrib import admin, messages
 from django.db import transaction
 from django.http import HttpRequest
@@ -29,7 +31,7 @@ class WfmSourceAdmin(OrganizationScopedAdmin):
     def sync_now(self, request: HttpRequest, queryset) -> None:
         organization_ids = list(queryset.values_list("organization_id", flat=True))
         for pk in organization_ids:
-            transaction.on_commit(lambda pk=pk: sync_organization.delay(pk, "admin"))
+            transaction.on_commit(functools.partial(sync_organization.delay, pk, "admin"))
         self.message_user(
             request,
             ngettext("%(count)d sync started.", "%(count)d syncs started.", len(organization_ids))
@@ -41,7 +43,7 @@ class WfmSourceAdmin(OrganizationScopedAdmin):
 class SyncIssueInline(admin.TabularInline):
     model = SyncIssue
     fields = ["kind", "section", "reference", "reason"]
-    readonly_fields = fields
+    readonly_fields = ["kind", "section", "reference", "reason"]
     extra = 0
     max_num = 0
     can_delete = False

@@ -3,6 +3,7 @@
 fire twice: the organisation lock lets one run, and a run started since the due time counts."""
 
 import datetime as dt
+import functools
 import zoneinfo
 
 from celery import shared_task
@@ -49,6 +50,6 @@ def run_due_syncs() -> int:
             status__in=[RunStatus.RUNNING, RunStatus.SUCCEEDED],
         ).exists()
         if not done:
-            transaction.on_commit(lambda pk=organization.pk: sync_organization.delay(pk))
+            transaction.on_commit(functools.partial(sync_organization.delay, organization.pk))
             handed_out += 1
     return handed_out
