@@ -101,7 +101,9 @@ def wfm_sync(
         issues = _Issues(run)
         try:
             connector = connector or connector_for(WfmSource.objects.get(organization=organization))
-            _sync_roster(organization, connector.roster(), issues, now=now)
+            roster = connector.roster()
+            _check_format(roster)
+            _sync_roster(organization, roster, issues, now=now)
             _sync_schedules(organization, connector, issues, now=now, run=run)
             run.status = RunStatus.SUCCEEDED
         except (ConnectorError, WfmSource.DoesNotExist) as exc:
@@ -118,6 +120,14 @@ def wfm_sync(
 
 
 # --- roster -----------------------------------------------------------------------------------------
+
+
+def _check_format(document: dict) -> None:
+    """A version-1 reader refuses another version (docs/wfm-export.md): the meaning may differ."""
+    if document.get("format", "em-agent-wfm-export") != "em-agent-wfm-export":
+        raise ConnectorError(f"not an EM Agent WFM export: format {str(document.get('format'))[:60]!r}")
+    if document.get("version", 1) != 1:
+        raise ConnectorError(f"export version {str(document.get('version'))[:20]!r}; this reader knows 1")
 
 
 def _parsed(section: str, raw: object, parse, issues: _Issues, key) -> dict:
@@ -156,10 +166,18 @@ def _sync_roster(organization: Organization, roster: dict, issues: _Issues, *, n
         issues,
         lambda r: r.external_id,
     )
+    raw_agents = roster.get("agents")
+    # Who the WFM lists, valid rows or not: a skipped row leaves its agent as it is; only an agent
+    # the export does not mention at all has left. No list at all: the export says nothing of anyone.
+    listed = (
+        {str(row.get("external_id")) for row in raw_agents if isinstance(row, dict)}
+        if isinstance(raw_agents, list)
+        else None
+    )
     team_ids = _upsert_named(Team, organization, teams)
     skill_ids = _upsert_named(Skill, organization, skills)
     _upsert_codes(organization, codes, now=now)
-    _upsert_agents(organization, agents, team_ids, skill_ids, issues)
+    _upsert_agents(organization, agents, team_ids, skill_ids, issues, listed=listed)
     issues.counts.update(teams=len(teams), skills=len(skills), activity_codes=len(codes), agents=len(agents))
 
 
@@ -223,6 +241,8 @@ def _upsert_agents(
     team_ids: dict[str, int],
     skill_ids: dict[str, int],
     issues: _Issues,
+    *,
+    listed: set[str] | None,
 ) -> None:
     existing = {
         agent.external_id: agent
@@ -238,6 +258,10 @@ def _upsert_agents(
         )
     }
     created_users, new_agents, changed_agents, changed_users = [], [], [], []
+    emails = Counter(row.email for row in parsed.values())
+    for key in [key for key, row in parsed.items() if emails[row.email] > 1]:
+        issues.skip("agents", key, "the email address is listed for more than one agent")
+        del parsed[key]
     for key, row in parsed.items():
         agent = existing.get(key)
         owner = taken.get(row.email)
@@ -262,7 +286,7 @@ def _upsert_agents(
             for name, value in values.items():
                 setattr(agent, name, value)
             changed_agents.append(agent)
-        if agent.user.email != row.email or not agent.user.is_active:
+        if agent.user.email != row.email:
             agent.user.email = row.email
             changed_users.append(agent.user)
     User.objects.bulk_create(created_users)
@@ -271,11 +295,13 @@ def _upsert_agents(
     Agent.objects.bulk_create([agent for _user, agent in new_agents])
     Agent.objects.bulk_update(changed_agents, ["name", "timezone", "language", "team", "supervisor"])
     User.objects.bulk_update(changed_users, ["email"])
-    for user in changed_users:
-        if not user.is_active:
-            user_set_active(user=user, active=True)  # back in the roster
-    # Agents the WFM no longer lists have left: their logins end (sessions too).
-    gone = [agent for key, agent in existing.items() if key not in parsed and agent.user.is_active]
+    # Agents the WFM no longer lists have left: their logins end (sessions too). Not the other way
+    # round: an agent listed again is not switched back on, a supervisor may have had a reason.
+    gone = (
+        [agent for key, agent in existing.items() if key not in listed and agent.user.is_active]
+        if listed is not None
+        else []
+    )
     for agent in gone:
         user_set_active(user=agent.user, active=False)
     _replace_skills(organization, parsed, skill_ids)
@@ -338,11 +364,19 @@ def _sync_schedules(
     }
     codes = dict(ActivityCode.objects.filter(organization=organization).values_list("code", "pk"))
     zone_of = {key: agent.timezone for key, agent in agents.items()}
+    # The WFM has days for agents who have not activated the app yet: not fed, and not an error.
+    not_fed = set(
+        Agent.objects.filter(organization=organization)
+        .exclude(pk__in=[a.pk for a in agents.values()])
+        .values_list("external_id", flat=True)
+    )
     parsed: dict[tuple[str, dt.date], rows.DayRow] = {}
     duplicated: set[tuple[str, dt.date]] = set()
     seen = 0
     for index, raw in enumerate(connector.schedule_days(start=start, end=end)):
         seen += 1
+        if isinstance(raw, dict) and raw.get("agent") in not_fed:
+            continue
         try:
             day = rows.day_row(raw, zone_of=zone_of, codes=set(codes))
         except rows.BadRow as exc:

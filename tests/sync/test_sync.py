@@ -355,3 +355,51 @@ def test_supervisors_see_their_organisations_runs_and_can_start_a_sync(
             {"action": "sync_now", "_selected_action": [source.pk, theirs.pk]},
         )
     assert started == [(wfm_org.pk, "admin")]
+
+
+def test_a_skipped_agent_row_or_a_missing_list_deactivates_nobody(wfm_org, tmp_path):
+    wfm_sync(organization=wfm_org, connector=_export(tmp_path))
+    broken = {**ROSTER, "agents": [ROSTER["agents"][0], {**ROSTER["agents"][1], "timezone": "Mars/Olympus"}]}
+
+    run = wfm_sync(organization=wfm_org, connector=_export(tmp_path, roster=broken))
+    assert run.counts["agents_skipped"] == 1
+    assert Agent.objects.get(external_id="A2").user.is_active
+
+    no_agents = {key: value for key, value in ROSTER.items() if key != "agents"}
+    wfm_sync(organization=wfm_org, connector=_export(tmp_path, roster=no_agents))
+    assert Agent.objects.filter(user__is_active=True).count() == 2
+
+
+def test_two_new_agents_with_one_email_are_skipped_and_the_rest_goes_on(wfm_org, tmp_path):
+    twin = {**ROSTER["agents"][1], "external_id": "A9", "email": "ANNA@contoso.test"}
+    roster = {**ROSTER, "agents": [*ROSTER["agents"], twin]}
+
+    run = wfm_sync(organization=wfm_org, connector=_export(tmp_path, roster=roster))
+
+    assert run.status == RunStatus.SUCCEEDED
+    assert set(Agent.objects.values_list("external_id", flat=True)) == {"A2"}
+    assert run.counts["agents_skipped"] == 2
+
+
+def test_an_agent_listed_again_is_not_switched_back_on(wfm_org, tmp_path):
+    from em_agent.services import user_set_active
+
+    wfm_sync(organization=wfm_org, connector=_export(tmp_path))
+    user_set_active(user=Agent.objects.get(external_id="A1").user, active=False)  # a supervisor did
+
+    wfm_sync(organization=wfm_org, connector=_export(tmp_path))
+
+    assert not Agent.objects.get(external_id="A1").user.is_active
+
+
+def test_another_export_version_is_refused(wfm_org, tmp_path):
+    run = wfm_sync(organization=wfm_org, connector=_export(tmp_path, roster={**ROSTER, "version": 2}))
+    assert run.status == RunStatus.FAILED
+    assert "version" in run.error
+    assert not Agent.objects.exists()
+
+
+def test_days_of_agents_not_yet_activated_are_not_reported(wfm_org, tmp_path):
+    wfm_sync(organization=wfm_org, connector=_export(tmp_path))
+    run = wfm_sync(organization=wfm_org, connector=_export(tmp_path))
+    assert not SyncIssue.objects.filter(run=run).exists()
