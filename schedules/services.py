@@ -18,7 +18,14 @@ from rest_framework import status
 from em_agent.exceptions import ApplicationError
 from em_agent.models import Agent, User
 from notifications.services import notify_each
-from schedules.models import Activity, ActivityCode, ScheduleChange, ScheduleDay
+from schedules.models import (
+    Activity,
+    ActivityCode,
+    ActivitySource,
+    ScheduleChange,
+    ScheduleDay,
+    ScheduleRequest,
+)
 
 # The longest single activity (a shift is split into activities; one over a day is a data error).
 MAX_ACTIVITY_LENGTH = dt.timedelta(hours=24)
@@ -146,11 +153,19 @@ def _validate_plan(plan: DayPlan, codes: dict[int, ActivityCode]) -> None:
 
 
 def _agent_should_hear(
-    day: ScheduleDay, was_published: bool, activities: list[Activity], agent: Agent, now: dt.datetime
+    day: ScheduleDay,
+    was_published: bool,
+    activities: list[Activity],
+    agent: Agent,
+    now: dt.datetime,
+    *,
+    source: str,
 ) -> bool:
-    """A change the agent could see (the day was or is published) that is not all in the past:
-    today or later, or yesterday's night shift still running into today."""
-    if not (day.published or was_published):
+    """A change the agent can see, not all in the past (today or later, or yesterday's night shift
+    still running). A day the WFM publishes for the first time is news in the calendar (the green
+    dot), not an adjustment: a first sync must not send an agent thirty-five notifications. Anyone
+    else's change to a published day (a supervisor adding a shift) is one."""
+    if not (was_published or (day.published and source != ActivitySource.WFM)):
         return False
     return day.date >= now.astimezone(agent.zone).date() or any(a.end > now for a in activities)
 
@@ -217,19 +232,24 @@ def schedule_days_apply(
         _validate_plan(plan, codes)
 
     now = timezone.now()
-    # In (agent, date) order like the locks below: two writers creating the same days never deadlock.
-    ScheduleDay.objects.bulk_create(
-        [ScheduleDay(agent_id=agent_id, date=date, updated_at=now) for agent_id, date in sorted(keys)],
-        ignore_conflicts=True,
-    )
-    # The agents' days over the whole date range: one statement however many days (a sync writes
-    # thousands); the few extra rows locked between a swap's two dates cost nothing.
+    # The agents' days over the whole date range, locked in (agent, date) order: one statement
+    # however many days (a sync writes thousands); the few extra rows locked between a swap's two
+    # dates cost nothing. Missing days are created (in the same order: two writers creating the same
+    # days never deadlock) and locked in a second statement.
+    in_range = ScheduleDay.objects.filter(agent_id__in=agent_ids, date__gte=dates[0], date__lte=dates[-1])
     days = {
-        (day.agent_id, day.date): day
-        for day in ScheduleDay.objects.select_for_update()
-        .filter(agent_id__in=agent_ids, date__gte=dates[0], date__lte=dates[-1])
-        .order_by("agent_id", "date")
+        (day.agent_id, day.date): day for day in in_range.select_for_update().order_by("agent_id", "date")
     }
+    missing = sorted(set(keys) - set(days))
+    if missing:
+        ScheduleDay.objects.bulk_create(
+            [ScheduleDay(agent_id=agent_id, date=date, updated_at=now) for agent_id, date in missing],
+            ignore_conflicts=True,
+            batch_size=2000,
+        )
+        days = {
+            (day.agent_id, day.date): day for day in in_range.select_for_update().order_by("agent_id", "date")
+        }
     current: dict[int, list[Activity]] = defaultdict(list)
     planned_day_ids = [days[key].pk for key in keys]
     for activity in Activity.objects.filter(day__in=planned_day_ids).order_by("start"):
@@ -295,7 +315,10 @@ def schedule_days_apply(
             if deferred:
                 # Activities moved within a day may overlap one another until the last row is written.
                 connection.cursor().execute("SET CONSTRAINTS activity_no_overlap DEFERRED")
-            Activity.objects.filter(pk__in=to_delete).delete()
+            # Requests that named a removed activity keep its id (activity_ref) and lose the link;
+            # then one DELETE, not Django's collector (a SELECT and per-batch deletes per relation).
+            ScheduleRequest.objects.filter(activity_id__in=to_delete).update(activity=None)
+            Activity.objects.filter(pk__in=to_delete)._raw_delete(Activity.objects.db)
             Activity.objects.bulk_update(
                 to_update, ["activity_code", "start", "end", "note", "source"], batch_size=500
             )
@@ -321,7 +344,7 @@ def schedule_days_apply(
         for day in changed_days:
             agent = agents[day.agent_id]
             if day.pk in visibly_changed and _agent_should_hear(
-                day, was_published[day.pk], final[day.pk], agent, now
+                day, was_published[day.pk], final[day.pk], agent, now, source=source
             ):
                 items.append((agent, {"date": day.date.isoformat()}))
         if items:

@@ -40,7 +40,7 @@ def _adjusted(agent):
     )
 
 
-def test_a_published_future_day_is_written_journalled_and_notified_once(agent):
+def test_a_published_future_day_is_written_and_journalled_and_its_first_publication_is_silent(agent):
     result = shift(
         agent, DAY, ("PHONE", "09:00", "12:30"), ("LUNCH", "12:30", "13:00"), ("PHONE", "13:00", "17:30")
     )
@@ -58,6 +58,9 @@ def test_a_published_future_day_is_written_journalled_and_notified_once(agent):
     assert len(result.changes) == 1
     assert result.changes[0].before["activities"] == []
     assert [a["id"] for a in result.changes[0].after["activities"]] == [a.pk for a in activities]
+    assert _adjusted(agent) == []  # a newly published day is a green dot, not an adjustment
+
+    shift(agent, DAY, ("PHONE", "09:00", "12:30"), ("LUNCH", "12:30", "13:00"), ("PHONE", "13:00", "17:00"))
     assert _adjusted(agent) == [{"date": "2026-12-03"}]
 
 
@@ -70,7 +73,7 @@ def test_the_same_day_again_changes_nothing_and_tells_nobody(agent):
     assert result.changes == []
     assert [a.pk for a in _day(agent)[1]] == [a.pk for a in before]  # not even rewritten
     assert ScheduleChange.objects.count() == 1
-    assert len(_adjusted(agent)) == 1
+    assert _adjusted(agent) == []
 
 
 def test_a_change_to_a_past_or_unpublished_day_is_silent(agent):
@@ -99,7 +102,7 @@ def test_several_days_and_agents_in_one_call_notify_each_changed_day_once(agent,
         for who in (agent, teammate)
         for offset in range(3)
     ]
-    result = schedule_days_apply(plans=plans, source="wfm")
+    result = schedule_days_apply(plans=plans, source="supervisor")
 
     assert len(result.changes) == 6
     assert sorted(p["date"] for p in _adjusted(agent)) == ["2026-12-03", "2026-12-04", "2026-12-05"]
@@ -191,7 +194,7 @@ def test_revert_gives_back_exactly_the_original_day(agent):
     assert [(a.pk, a.activity_code_id, a.start, a.end, a.note, a.source) for a in restored] == original_rows
     assert day.note == "Busy day"
     assert ScheduleChange.objects.filter(reverts=change).count() == 1
-    assert len(_adjusted(agent)) == 3  # written, changed, restored
+    assert len(_adjusted(agent)) == 2  # changed, restored (the WFM's first publication is silent)
 
 
 def test_revert_refuses_when_the_day_changed_since(agent):
@@ -270,7 +273,7 @@ def test_a_writer_that_read_the_day_before_a_change_is_refused(agent):
 def test_unpublishing_a_day_tells_the_agent(agent):
     shift(agent, DAY, ("PHONE", "09:00", "17:00"))
     shift(agent, DAY, ("PHONE", "09:00", "17:00"), published=False)
-    assert len(_adjusted(agent)) == 2
+    assert len(_adjusted(agent)) == 1
 
 
 def test_a_night_shift_still_running_is_news_though_its_day_is_yesterday(agent):
@@ -278,7 +281,7 @@ def test_a_night_shift_still_running_is_news_though_its_day_is_yesterday(agent):
         shift(agent, dt.date(2026, 12, 2), ("NIGHT", "22:00", "06:00"))
     with time_machine.travel("2026-12-03 01:00:00 +00:00", tick=False):  # 02:00 on the 3rd: yesterday's night
         shift(agent, dt.date(2026, 12, 2), ("NIGHT", "22:00", "04:00"))
-    assert len(_adjusted(agent)) == 2
+    assert len(_adjusted(agent)) == 1
 
 
 @pytest.mark.django_db(transaction=True)

@@ -115,8 +115,8 @@ def test_a_first_sync_creates_the_roster_and_a_newly_activated_agent_gets_its_sc
 
     assert run.counts["days_changed"] == 26
     assert ScheduleDay.objects.filter(agent=anna).count() == 13
-    # Future days (today and the 9 after) are news, the 3 past days are not: 10 per agent.
-    assert _adjusted() == 20
+    # A first publication is news in the calendar, not an adjustment: no notification flood.
+    assert _adjusted() == 0
     anna.refresh_from_db()
     assert anna.last_synced_at is not None
 
