@@ -11,6 +11,7 @@ from activation import codes, limits
 from activation.models import ActivationCode
 from em_agent.exceptions import ApplicationError
 from em_agent.models import Agent, User
+from em_agent.signals import agent_activated
 
 
 @dataclass(frozen=True)
@@ -88,6 +89,7 @@ def agent_activate(*, agent: Agent, code: str, address: str | None) -> Agent:
     if _redeem(agent=agent, code=code, address=address):
         limits.release_attempt(agent_id=agent.pk, address=address)
         agent.refresh_from_db()
+        agent_activated.send(sender=Agent, agent=agent)
         return agent
     agent.refresh_from_db(fields=["activated_at"])
     if agent.is_activated:

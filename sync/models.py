@@ -24,6 +24,11 @@ class WfmSource(models.Model):
     token_setting = models.CharField(
         max_length=100, blank=True, help_text=_("Environment variable with the bearer token.")
     )
+    # Beyond the reference app (where a newly activated agent waits for the night): sync the agent's
+    # schedule from the WFM right after it activates the app.
+    sync_on_activation = models.BooleanField(
+        default=False, help_text=_("Load an agent's schedule right after it activates the app.")
+    )
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()}: {self.location}"

@@ -86,7 +86,9 @@ def wfm_sync(
     trigger: str = "command",
     connector: WfmConnector | None = None,
     now: dt.datetime | None = None,
+    only_agent: Agent | None = None,
 ) -> SyncRun:
+    """`only_agent`: that agent's schedule only (right after its activation), roster untouched."""
     now = now or timezone.now()
     with _organization_lock(organization) as held:
         if not held:
@@ -101,10 +103,11 @@ def wfm_sync(
         issues = _Issues(run)
         try:
             connector = connector or connector_for(WfmSource.objects.get(organization=organization))
-            roster = connector.roster()
-            _check_format(roster)
-            _sync_roster(organization, roster, issues, now=now)
-            _sync_schedules(organization, connector, issues, now=now, run=run)
+            if only_agent is None:
+                roster = connector.roster()
+                _check_format(roster)
+                _sync_roster(organization, roster, issues, now=now)
+            _sync_schedules(organization, connector, issues, now=now, run=run, only_agent=only_agent)
             run.status = RunStatus.SUCCEEDED
         except (ConnectorError, WfmSource.DoesNotExist) as exc:
             run.status, run.error = RunStatus.FAILED, str(exc)[:5000]
@@ -352,16 +355,20 @@ def organization_zone(organization: Organization):
 
 
 def _sync_schedules(
-    organization: Organization, connector: WfmConnector, issues: _Issues, *, now: dt.datetime, run: SyncRun
+    organization: Organization,
+    connector: WfmConnector,
+    issues: _Issues,
+    *,
+    now: dt.datetime,
+    run: SyncRun,
+    only_agent: Agent | None = None,
 ) -> None:
     start, end = sync_window(organization, now=now)
     # Only activated agents are fed: a newly activated agent sees its schedule after the next run.
-    agents = {
-        agent.external_id: agent
-        for agent in Agent.objects.filter(
-            organization=organization, activated_at__isnull=False, user__is_active=True
-        )
-    }
+    fed = Agent.objects.filter(organization=organization, activated_at__isnull=False, user__is_active=True)
+    if only_agent is not None:
+        fed = fed.filter(pk=only_agent.pk)
+    agents = {agent.external_id: agent for agent in fed}
     codes = dict(ActivityCode.objects.filter(organization=organization).values_list("code", "pk"))
     zone_of = {key: agent.timezone for key, agent in agents.items()}
     # The WFM has days for agents who have not activated the app yet: not fed, and not an error.
@@ -434,6 +441,7 @@ def _local_changes_since_last_sync(
     successful sync began: the WFM's copy is older than that change, which wins."""
     last = (
         SyncRun.objects.filter(organization=organization, status=RunStatus.SUCCEEDED)
+        .exclude(trigger="activation")
         .order_by("-started_at")
         .values_list("started_at", flat=True)
         .first()

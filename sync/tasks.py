@@ -10,7 +10,7 @@ from celery import shared_task
 from django.db import transaction
 from django.utils import timezone
 
-from em_agent.models import Organization
+from em_agent.models import Agent, Organization
 from sync.models import RunStatus, SyncRun
 from sync.services import wfm_sync
 
@@ -26,6 +26,15 @@ def sync_organization(organization_id: int, trigger: str = "schedule") -> str | 
     if organization is None:
         return None
     return wfm_sync(organization=organization, trigger=trigger).status
+
+
+@shared_task(name="sync.sync_agent", soft_time_limit=600, time_limit=900)
+def sync_agent(agent_id: int) -> str | None:
+    """One agent's schedule, right after it activated the app (WfmSource.sync_on_activation)."""
+    agent = Agent.objects.select_related("organization").filter(pk=agent_id).first()
+    if agent is None:
+        return None
+    return wfm_sync(organization=agent.organization, trigger="activation", only_agent=agent).status
 
 
 def last_due_at(organization: Organization, *, now: dt.datetime) -> dt.datetime:
@@ -44,11 +53,15 @@ def run_due_syncs() -> int:
     handed_out = 0
     for organization in Organization.objects.filter(wfm_source__isnull=False):
         due = last_due_at(organization, now=now)
-        done = SyncRun.objects.filter(
-            organization=organization,
-            started_at__gte=due,
-            status__in=[RunStatus.RUNNING, RunStatus.SUCCEEDED],
-        ).exists()
+        done = (
+            SyncRun.objects.filter(
+                organization=organization,
+                started_at__gte=due,
+                status__in=[RunStatus.RUNNING, RunStatus.SUCCEEDED],
+            )
+            .exclude(trigger="activation")
+            .exists()
+        )  # one agent's run is not the organisation's
         if not done:
             transaction.on_commit(functools.partial(sync_organization.delay, organization.pk))
             handed_out += 1

@@ -403,3 +403,40 @@ def test_days_of_agents_not_yet_activated_are_not_reported(wfm_org, tmp_path):
     wfm_sync(organization=wfm_org, connector=_export(tmp_path))
     run = wfm_sync(organization=wfm_org, connector=_export(tmp_path))
     assert not SyncIssue.objects.filter(run=run).exists()
+
+
+def test_an_agent_activated_where_the_option_is_on_gets_its_schedule_at_once(
+    wfm_org, tmp_path, django_capture_on_commit_callbacks
+):
+    from activation.services import activation_code_issue, agent_activate
+
+    _export(tmp_path)
+    WfmSource.objects.create(organization=wfm_org, location=str(tmp_path), sync_on_activation=True)
+    wfm_sync(organization=wfm_org)  # the roster: agents exist, not activated
+    anna, bram = Agent.objects.get(external_id="A1"), Agent.objects.get(external_id="A2")
+    code = activation_code_issue(agent=anna).code
+
+    with django_capture_on_commit_callbacks(execute=True):
+        agent_activate(agent=anna, code=code, address="127.0.0.1")
+
+    run = SyncRun.objects.order_by("-id").first()
+    assert run.trigger == "activation" and run.status == RunStatus.SUCCEEDED
+    assert ScheduleDay.objects.filter(agent=anna).count() == 13
+    assert not ScheduleDay.objects.filter(agent=bram).exists()
+
+
+def test_without_the_option_a_new_agent_waits_for_the_night(
+    wfm_org, tmp_path, django_capture_on_commit_callbacks
+):
+    from activation.services import activation_code_issue, agent_activate
+
+    _export(tmp_path)
+    WfmSource.objects.create(organization=wfm_org, location=str(tmp_path))
+    wfm_sync(organization=wfm_org)
+    anna = Agent.objects.get(external_id="A1")
+    code = activation_code_issue(agent=anna).code
+
+    with django_capture_on_commit_callbacks(execute=True):
+        agent_activate(agent=anna, code=code, address="127.0.0.1")
+
+    assert not ScheduleDay.objects.exists()
