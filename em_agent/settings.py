@@ -248,6 +248,8 @@ DEVICE_PRUNE_AFTER_DAYS = 90
 # The nightly WFM sync: the window of schedules it reads, in days around the organisation's today.
 WFM_SYNC_DAYS_BACK = env.int("WFM_SYNC_DAYS_BACK", default=7)
 WFM_SYNC_DAYS_AHEAD = env.int("WFM_SYNC_DAYS_AHEAD", default=42)
+# Where seed_demo writes the demo WFM's export, a directory per organisation, for the sync to load.
+WFM_DEMO_EXPORT_DIR = Path(env.str("WFM_DEMO_EXPORT_DIR", default=str(BASE_DIR / "var" / "wfm-export")))
 
 # Activation codes.
 ACTIVATION_CODE_TTL_HOURS = env.int("ACTIVATION_CODE_TTL_HOURS", default=72)

@@ -1,5 +1,5 @@
-"""The demo's schedules (`seed_demo`): each organisation's activity codes and approval rules, and six
-weeks of days for every activated agent, as a WFM would publish them.
+"""The demo's WFM data (`seed_demo`): each organisation's activity codes and approval rules, and six
+weeks of days for every agent, as the rows of the WFM export (docs/wfm-export.md) that the sync loads.
 
 Deterministic: a day's content depends only on the agent's external id, its place in the organisation
 and the date, never on a random generator or on when the seed runs; today only decides the window
@@ -11,9 +11,10 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import zoneinfo
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from typing import NotRequired, TypedDict
 
-from django.db import transaction
 from django.utils import timezone
 
 from em_agent.models import Agent, Organization, WfmSystem
@@ -25,9 +26,24 @@ from schedules.models import (
     BlackoutPeriod,
     RequestType,
     RuleAction,
-    ScheduleChange,
 )
-from schedules.services import ActivitySpec, DayPlan, schedule_days_apply
+from schedules.services import ActivitySpec, DayPlan
+
+
+class ExportActivity(TypedDict):
+    code: str
+    start: str  # HH:MM, local
+    end: str
+    note: NotRequired[str]
+
+
+class ExportDay(TypedDict):
+    agent: str
+    date: str  # YYYY-MM-DD, the agent's calendar day
+    published: bool
+    note: str
+    activities: list[ExportActivity]
+
 
 # The window, in days from the agent's today: a week back and six ahead.
 WINDOW_FIRST_DAY = -7
@@ -158,19 +174,9 @@ class Block:
     note: str = ""
 
 
-@dataclass(frozen=True)
-class DemoScheduleResult:
-    agents: int
-    days: int
-    working_days: int
-    activities: int
-    changed_days: int
-    kept_days: int  # days a request, time off or swap changed since: left as they are
-
-
-def _digest(agent: Agent, date: dt.date) -> bytes:
+def _digest(external_id: str, date: dt.date) -> bytes:
     # hashlib, not hash(): Python salts str hashes per process, and the demo must be the same every run.
-    return hashlib.sha256(f"{agent.external_id}:{date.isoformat()}".encode()).digest()
+    return hashlib.sha256(f"{external_id}:{date.isoformat()}".encode()).digest()
 
 
 def _is_day_off(pattern: ShiftPattern, index: int, date: dt.date) -> bool:
@@ -225,6 +231,91 @@ def _shift_blocks(
     return blocks
 
 
+@dataclass(frozen=True)
+class DemoDay:
+    """A generated day: its note and its blocks in minutes after the local midnight."""
+
+    note: str
+    blocks: tuple[Block, ...]
+
+
+def demo_day(*, external_id: str, index: int, date: dt.date, flavour: Flavour) -> DemoDay:
+    """One day of an agent as the WFM plans it: `index` is the agent's place in its organisation."""
+    pattern = PATTERNS[index % len(PATTERNS)]
+    digest = _digest(external_id, date)
+    holiday = next(
+        (name for month, day, name in flavour.holidays if (date.month, date.day) == (month, day)), None
+    )
+    if holiday is not None:
+        return DemoDay(note=f"Public holiday: {holiday}", blocks=())
+    if _is_day_off(pattern, index, date):
+        return DemoDay(note="", blocks=())
+    if _last_weekday_of_month(date, 3):
+        note = "Team lunch at 12:30"
+    elif digest[6] < 8:
+        note = RARE_DAY_NOTES[digest[7] % len(RARE_DAY_NOTES)]
+    else:
+        note = ""
+    start = pattern.start.hour * 60 + pattern.start.minute
+    return DemoDay(
+        note=note,
+        blocks=tuple(
+            replace(block, start=start + block.start, end=start + block.end)
+            for block in _shift_blocks(
+                pattern=pattern, index=index, flavour=flavour, date=date, digest=digest
+            )
+        ),
+    )
+
+
+def _hhmm(minutes: int) -> str:
+    # No demo shift runs past midnight: a block's end is on its own day.
+    return f"{minutes // 60:02d}:{minutes % 60:02d}"
+
+
+def demo_day_row(
+    *, external_id: str, index: int, date: dt.date, published: bool, flavour: Flavour
+) -> ExportDay:
+    """The day as a row of the export's `schedules.json` (docs/wfm-export.md): local wall-clock
+    times, which the sync turns into instants in the agent's zone (09:00 stays 09:00 on a 23- or
+    25-hour day; no demo shift touches the small hours a DST change skips)."""
+    day = demo_day(external_id=external_id, index=index, date=date, flavour=flavour)
+    activities: list[ExportActivity] = []
+    for block in day.blocks:
+        activity: ExportActivity = {"code": block.code, "start": _hhmm(block.start), "end": _hhmm(block.end)}
+        if block.note:
+            activity["note"] = block.note
+        activities.append(activity)
+    return {
+        "agent": external_id,
+        "date": date.isoformat(),
+        "published": published,
+        "note": day.note,
+        "activities": activities,
+    }
+
+
+def demo_schedule_rows(*, slug: str, agents: Sequence[tuple[str, str]], now: dt.datetime) -> list[ExportDay]:
+    """The window of every agent of the organisation `slug`, given as (external id, zone) pairs: a
+    week back and six ahead of the agent's today, the last week not yet published. The WFM plans
+    agents who have not activated the app too; the sync feeds only the activated ones."""
+    flavour = FLAVOURS.get(slug, DEFAULT_FLAVOUR)
+    rows: list[ExportDay] = []
+    for index, (external_id, zone) in enumerate(sorted(agents)):
+        today = timezone.localdate(now, zoneinfo.ZoneInfo(zone))
+        for offset in range(WINDOW_FIRST_DAY, WINDOW_FIRST_DAY + WINDOW_DAYS):
+            rows.append(
+                demo_day_row(
+                    external_id=external_id,
+                    index=index,
+                    date=today + dt.timedelta(days=offset),
+                    published=offset < WINDOW_FIRST_DAY + WINDOW_DAYS - UNPUBLISHED_LAST_DAYS,
+                    flavour=flavour,
+                )
+            )
+    return rows
+
+
 def demo_day_plan(
     *,
     agent: Agent,
@@ -234,50 +325,30 @@ def demo_day_plan(
     codes: dict[str, int],
     flavour: Flavour,
 ) -> DayPlan:
-    """One day of an agent as the WFM would publish it: `index` is the agent's place in its
-    organisation, `codes` the organisation's activity code ids by code."""
-    pattern = PATTERNS[index % len(PATTERNS)]
-    digest = _digest(agent, date)
-    holiday = next(
-        (name for month, day, name in flavour.holidays if (date.month, date.day) == (month, day)), None
-    )
-    if holiday is not None:
-        return DayPlan(
-            agent=agent, date=date, activities=[], note=f"Public holiday: {holiday}", published=published
-        )
-    if _is_day_off(pattern, index, date):
-        return DayPlan(agent=agent, date=date, activities=[], note="", published=published)
-    if _last_weekday_of_month(date, 3):
-        note = "Team lunch at 12:30"
-    elif digest[6] < 8:
-        note = RARE_DAY_NOTES[digest[7] % len(RARE_DAY_NOTES)]
-    else:
-        note = ""
-    # Wall-clock arithmetic on the local midnight: 09:00 stays 09:00 on a 23- or 25-hour day, and the
-    # service stores the UTC instants. No demo shift touches the small hours a DST change skips.
+    """The same day as a plan for `schedule_days_apply` (the schedule benchmark writes it directly):
+    `codes` are the organisation's activity code ids by code."""
+    day = demo_day(external_id=agent.external_id, index=index, date=date, flavour=flavour)
     midnight = dt.datetime.combine(date, dt.time(0), tzinfo=agent.zone)
-    start = pattern.start.hour * 60 + pattern.start.minute
     return DayPlan(
         agent=agent,
         date=date,
         activities=[
             ActivitySpec(
                 activity_code_id=codes[block.code],
-                start=midnight + dt.timedelta(minutes=start + block.start),
-                end=midnight + dt.timedelta(minutes=start + block.end),
+                start=midnight + dt.timedelta(minutes=block.start),
+                end=midnight + dt.timedelta(minutes=block.end),
                 note=block.note,
                 source=ActivitySource.WFM,
             )
-            for block in _shift_blocks(
-                pattern=pattern, index=index, flavour=flavour, date=date, digest=digest
-            )
+            for block in day.blocks
         ],
-        note=note,
+        note=day.note,
         published=published,
     )
 
 
 def demo_activity_codes_upsert(*, organization: Organization) -> dict[str, int]:
+    """The codes written directly, for the schedule benchmark; the demo's come through the sync."""
     ids = {}
     for spec in activity_code_specs(wfm_system=organization.wfm_system):
         code, _ = ActivityCode.objects.update_or_create(
@@ -341,61 +412,4 @@ def demo_approval_rules_upsert(*, organization: Organization, codes: dict[str, i
             "applies_to_time_off": True,
             "applies_to_swap": False,
         },
-    )
-
-
-@transaction.atomic
-def demo_schedules_seed(*, organization: Organization, now: dt.datetime) -> DemoScheduleResult:
-    """Creates or refreshes the organisation's activity codes and approval rules, and the six-week
-    window of every activated agent (the WFM sync feeds activated agents only) in one set-based
-    write, without notifications. A day that an approved request, time off or a swap changed since is
-    kept as it is, as the sync keeps local changes."""
-    codes = demo_activity_codes_upsert(organization=organization)
-    org_today = timezone.localdate(now, zoneinfo.ZoneInfo(organization.default_timezone))
-    demo_approval_rules_upsert(organization=organization, codes=codes, today=org_today)
-    flavour = FLAVOURS.get(organization.slug, DEFAULT_FLAVOUR)
-
-    plans: list[DayPlan] = []
-    agents = list(organization.agents.order_by("external_id"))
-    for index, agent in enumerate(agents):
-        if agent.activated_at is None:
-            continue
-        today = timezone.localdate(now, agent.zone)
-        for offset in range(WINDOW_FIRST_DAY, WINDOW_FIRST_DAY + WINDOW_DAYS):
-            plans.append(
-                demo_day_plan(
-                    agent=agent,
-                    index=index,
-                    date=today + dt.timedelta(days=offset),
-                    published=offset < WINDOW_FIRST_DAY + WINDOW_DAYS - UNPUBLISHED_LAST_DAYS,
-                    codes=codes,
-                    flavour=flavour,
-                )
-            )
-    if not plans:
-        return DemoScheduleResult(agents=0, days=0, working_days=0, activities=0, changed_days=0, kept_days=0)
-
-    last_source = {
-        (agent_id, date): source
-        for agent_id, date, source in ScheduleChange.objects.filter(
-            agent__in={plan.agent.pk for plan in plans},
-            date__gte=min(plan.date for plan in plans),
-            date__lte=max(plan.date for plan in plans),
-        )
-        .order_by("id")
-        .values_list("agent_id", "date", "source")
-    }
-    wfm_plans = [
-        plan
-        for plan in plans
-        if last_source.get((plan.agent.pk, plan.date), ActivitySource.WFM) == ActivitySource.WFM
-    ]
-    result = schedule_days_apply(plans=wfm_plans, source=ActivitySource.WFM, reason="demo data", notify=False)
-    return DemoScheduleResult(
-        agents=len({plan.agent.pk for plan in plans}),
-        days=len(wfm_plans),
-        working_days=sum(1 for plan in wfm_plans if plan.activities),
-        activities=sum(len(plan.activities) for plan in wfm_plans),
-        changed_days=len(result.changes),
-        kept_days=len(plans) - len(wfm_plans),
     )

@@ -101,7 +101,8 @@ def test_production_refuses_to_start_without_a_secret_key():
 
 
 @pytest.mark.django_db
-def test_seed_demo_is_idempotent_and_prints_the_logins(capsys):
+def test_seed_demo_is_idempotent_and_prints_the_logins(capsys, settings, tmp_path):
+    settings.WFM_DEMO_EXPORT_DIR = tmp_path
     call_command("seed_demo", "--password", "another-demo-pass")
     first = (User.objects.count(), Agent.objects.count(), Organization.objects.count())
     call_command("seed_demo", "--password", "another-demo-pass")

@@ -1,11 +1,14 @@
 import datetime as dt
 import io
+import json
 import re
 from collections import defaultdict
+from pathlib import Path
 
 import pytest
 import time_machine
 from django.core.management import call_command
+from jsonschema import Draft202012Validator
 
 from em_agent.models import Agent, Organization
 from notifications.models import Notification
@@ -18,8 +21,15 @@ from schedules.models import (
     ScheduleDay,
 )
 from schedules.services import ActivitySpec, DayPlan, activity_specs, schedule_days_apply
+from sync.models import RunStatus, SyncIssue, SyncRun, WfmSource
 
 pytestmark = pytest.mark.django_db
+SCHEMA = json.loads((Path(__file__).resolve().parents[2] / "docs" / "wfm-export.schema.json").read_text())
+
+
+@pytest.fixture(autouse=True)
+def _export_dir(settings, tmp_path):
+    settings.WFM_DEMO_EXPORT_DIR = tmp_path / "wfm-export"
 
 
 def _seed(when: str) -> str:
@@ -90,7 +100,6 @@ def test_every_activated_agent_gets_six_weeks_of_published_shifts_with_breaks_an
             ScheduleDay.objects.filter(agent__organization=org, published=True).exclude(note="").exists()
         ), org
         assert org.name in printed
-    assert "Contoso Care (CXone): 4 agents, 196 days" in printed
     # Agents start at different times, and some work weekends.
     starts = {_local(agent, acts[0].start) for agent in agents for _, acts in _days(agent).values() if acts}
     assert len(starts) >= 4
@@ -198,7 +207,20 @@ def test_a_second_run_changes_nothing():
         sorted(Activity.objects.values_list("id", "start", "end", "activity_code_id", "note")) == activities
     )
     assert sorted(ScheduleDay.objects.values_list("id", "published", "note", "updated_at")) == days
-    assert printed.count("0 days written") == 3
+    assert printed.count("days_changed 0,") == 3
+    # One sync per organisation this time: nobody was activated.
+    second = SyncRun.objects.filter(started_at=dt.datetime(2026, 11, 26, 15, tzinfo=dt.UTC))
+    assert sorted(run.organization.slug for run in second) == sorted(
+        Organization.objects.values_list("slug", flat=True)
+    )
+    for run in second:
+        assert (run.trigger, run.status) == ("seed_demo", RunStatus.SUCCEEDED)
+        assert run.counts.get("days_changed", 0) == 0
+        assert (
+            run.counts["days_unchanged"]
+            == 49 * Agent.objects.filter(organization=run.organization, activated_at__isnull=False).count()
+        )
+        assert run.counts["agents_created"] == run.counts["agents_updated"] == 0
 
 
 def test_a_day_later_the_window_moves_on_and_the_days_already_there_stay_as_they_were():
@@ -233,10 +255,10 @@ def test_a_day_changed_by_a_request_since_is_kept_by_the_next_seed():
         schedule_days_apply(plans=[DayPlan(agent=agent, date=date, activities=specs)], source="request")
     requested = list(Activity.objects.filter(day=day).values_list("id", "activity_code_id"))
 
-    printed = _seed("2026-11-26 14:00:00 +00:00")
+    _seed("2026-11-26 14:00:00 +00:00")
 
+    # The WFM's copy of the day has not changed since the sync that wrote it: nothing to apply.
     assert list(Activity.objects.filter(day=day).values_list("id", "activity_code_id")) == requested
-    assert "1 days with local changes kept" in printed
 
 
 def test_each_organisation_has_activity_codes_for_work_breaks_requests_and_time_off():
@@ -300,3 +322,51 @@ def test_dates_follow_each_agents_own_zone():
         first = ScheduleDay.objects.filter(agent=agent).order_by("date").first()
         expected = dt.date(2026, 11, 19) if agent.timezone.startswith("America/") else dt.date(2026, 11, 20)
         assert first.date == expected, agent
+
+
+def test_everything_comes_through_the_sync_from_an_export_in_the_documented_format(settings):
+    printed = _seed("2026-11-26 12:00:00 +00:00")
+
+    validator = Draft202012Validator(SCHEMA, format_checker=Draft202012Validator.FORMAT_CHECKER)
+    for org in Organization.objects.all():
+        source = WfmSource.objects.get(organization=org)
+        assert (source.kind, Path(source.location)) == ("directory", settings.WFM_DEMO_EXPORT_DIR / org.slug)
+        for name in ("roster.json", "schedules.json"):
+            document = json.loads((Path(source.location) / name).read_text(encoding="utf-8"))
+            assert list(validator.iter_errors(document)) == [], (org, name)
+        runs = list(SyncRun.objects.filter(organization=org).order_by("id"))
+        # The roster, then the schedules of the agents the seed activated in between.
+        assert [(run.trigger, run.status) for run in runs] == [("seed_demo", RunStatus.SUCCEEDED)] * 2
+        assert runs[0].counts["agents_created"] == org.agents.count()
+        assert runs[1].counts["days_changed"] > 0
+        # Every day was stamped with the WFM's copy it came from.
+        days = ScheduleDay.objects.filter(agent__organization=org)
+        assert days.exists() and not days.filter(wfm_hash="").exists()
+        assert org.name in printed
+    assert not SyncIssue.objects.exists()
+    assert "Contoso Care (CXone): sync succeeded: agents 5, agents_created 5" in printed
+    # The agents' own WFM data: the agents and their skills come from the roster, with the
+    # supervisor the seed created.
+    anna = Agent.objects.get(user__email="anna@contoso.demo")
+    assert (anna.external_id, anna.timezone, anna.language, anna.team.name) == (
+        "C-1001",
+        "Europe/Amsterdam",
+        "nl",
+        "Customer care",
+    )
+    assert anna.supervisor.email == "sam@contoso.demo"
+    assert sorted(anna.agent_skills.values_list("skill__external_id", "level")) == [("S-EN", 2), ("S-NL", 3)]
+    assert Agent.objects.get(user__email="hugo@fabrikam.demo").timezone == "America/Los_Angeles"
+
+
+def test_the_nightly_sync_of_the_demo_export_changes_nothing():
+    _seed("2026-11-26 12:00:00 +00:00")
+    changes = ScheduleChange.objects.count()
+    out = io.StringIO()
+
+    with time_machine.travel("2026-11-26 13:00:00 +00:00", tick=False):
+        call_command("sync_wfm", stdout=out)
+
+    assert ScheduleChange.objects.count() == changes
+    runs = SyncRun.objects.filter(trigger="command")
+    assert runs.count() == 3 and {run.status for run in runs} == {RunStatus.SUCCEEDED}
