@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import zoneinfo
 from collections import Counter
-from collections.abc import Iterable
 from contextlib import contextmanager
 
 from django.conf import settings
@@ -348,9 +348,7 @@ def sync_window(organization: Organization, *, now: dt.datetime) -> tuple[dt.dat
     )
 
 
-def organization_zone(organization: Organization):
-    import zoneinfo
-
+def organization_zone(organization: Organization) -> zoneinfo.ZoneInfo:
     return zoneinfo.ZoneInfo(organization.default_timezone)
 
 
@@ -413,16 +411,14 @@ def _sync_schedules(
         if known.get((agents[day.agent].pk, day.date), (None, ""))[1] != day.content_hash
     ]
     issues.counts.update(days_unchanged=len(parsed) - len(changed))
-    local_since = _local_changes_since_last_sync(
-        organization, [known.get((agents[d.agent].pk, d.date), (None,))[0] for d in changed]
-    )
+    local_since = _local_changes_since_last_sync(organization) if changed else {}
     batch: list[rows.DayRow] = []
     for day in sorted(changed, key=lambda d: (agents[d.agent].pk, d.date)):
-        day_pk = known.get((agents[day.agent].pk, day.date), (None,))[0]
-        if day_pk in local_since:
+        local_source = local_since.get((agents[day.agent].pk, day.date))
+        if local_source is not None:
             issues.conflict(
                 f"{day.agent}/{day.date}",
-                f"changed here ({local_since[day_pk]}) since the last sync: the local change is kept",
+                f"changed here ({local_source}) since the last sync: the local change is kept",
             )
             continue
         batch.append(day)
@@ -434,11 +430,10 @@ def _sync_schedules(
     Agent.objects.filter(pk__in=[agent.pk for agent in agents.values()]).update(last_synced_at=now)
 
 
-def _local_changes_since_last_sync(
-    organization: Organization, day_pks: Iterable[int | None]
-) -> dict[int, str]:
-    """Days changed here (an approved request, time off, a swap, a supervisor) after the last
-    successful sync began: the WFM's copy is older than that change, which wins."""
+def _local_changes_since_last_sync(organization: Organization) -> dict[tuple[int, dt.date], str]:
+    """The (agent, date) days of the organisation changed here (an approved request, time off, a
+    swap, a supervisor) after the last successful sync began, with what changed them: the WFM's copy
+    is older than that change, which wins. One query, whatever the number of changes."""
     last = (
         SyncRun.objects.filter(organization=organization, status=RunStatus.SUCCEEDED)
         .exclude(trigger="activation")
@@ -446,20 +441,15 @@ def _local_changes_since_last_sync(
         .values_list("started_at", flat=True)
         .first()
     )
-    pks = [pk for pk in day_pks if pk is not None]
-    if last is None or not pks:
+    if last is None:
         return {}
-    changes = ScheduleChange.objects.filter(source__in=_LOCAL_SOURCES, created_at__gt=last)
-    by_day: dict[int, str] = {}
-    for agent_id, date, source in changes.values_list("agent_id", "date", "source"):
-        by_day_pk = (
-            ScheduleDay.objects.filter(agent_id=agent_id, date=date, pk__in=pks)
-            .values_list("pk", flat=True)
-            .first()
-        )
-        if by_day_pk is not None:
-            by_day[by_day_pk] = source
-    return by_day
+    changes = ScheduleChange.objects.filter(
+        agent__organization=organization, source__in=_LOCAL_SOURCES, created_at__gt=last
+    )
+    return {
+        (agent_id, date): source
+        for agent_id, date, source in changes.values_list("agent_id", "date", "source")
+    }
 
 
 def _plan(day: rows.DayRow, agent: Agent, codes: dict[str, int]) -> DayPlan:
