@@ -297,6 +297,23 @@ def cpu_by_group(before, after, groups: dict[str, list[int]]) -> dict[str, float
 # --- database, broker, data ---------------------------------------------------------------------
 
 
+def prepare_database(*, db_name: str, redis_url: str, env: dict) -> None:
+    """A fresh benchmark database, migrated; the Redis database flushed; Django set up in this
+    process with the same environment the children get (PRODUCTION off)."""
+    import redis
+
+    recreate_database(db_name)
+    redis.Redis.from_url(redis_url).flushdb()
+    subprocess.run(
+        [sys.executable, "manage.py", "migrate", "--noinput", "-v0"], cwd=ROOT, env=env, check=True
+    )
+    os.environ.update(env)
+    os.environ.pop("PRODUCTION", None)
+    import django
+
+    django.setup()
+
+
 def recreate_database(name: str) -> None:
     import psycopg
 
@@ -609,17 +626,7 @@ def run(args: argparse.Namespace, messages: int, workdir: Path, children: Childr
     log(f"config: {config}; {messages:,} push messages; work dir {workdir}")
 
     # 1. Database, broker, settings for this process too.
-    import redis
-
-    recreate_database(args.db_name)
-    redis.Redis.from_url(redis_url).flushdb()
-    subprocess.run(
-        [sys.executable, "manage.py", "migrate", "--noinput", "-v0"], cwd=ROOT, env=env, check=True
-    )
-    os.environ.update(env)
-    import django
-
-    django.setup()
+    prepare_database(db_name=args.db_name, redis_url=redis_url, env=env)
     log(f"database {args.db_name} created and migrated; redis db {args.redis_db} flushed")
 
     # 2. Fake FCM, worker(s), beat.

@@ -52,7 +52,7 @@ from bench.fanout import (  # noqa: E402  (after the path)
     free_port,
     log,
     machine_busy,
-    recreate_database,
+    prepare_database,
     start_profiler,
     stop_profiler,
 )
@@ -619,18 +619,7 @@ def run(args: argparse.Namespace, workdir: Path, children: Children, profiler: l
     log(f"config: {config}; work dir {workdir}; load average {loadavg()}")
 
     # 1. Database, Redis, settings for this process too.
-    import redis
-
-    recreate_database(args.db_name)
-    redis.Redis.from_url(redis_url).flushdb()
-    subprocess.run(
-        [sys.executable, "manage.py", "migrate", "--noinput", "-v0"], cwd=ROOT, env=env, check=True
-    )
-    os.environ.update(env)
-    os.environ.pop("PRODUCTION", None)
-    import django
-
-    django.setup()
+    prepare_database(db_name=args.db_name, redis_url=redis_url, env=env)
     log(f"database {args.db_name} created and migrated; redis db {args.redis_db} flushed")
 
     # 2. The server boots while the data is written.

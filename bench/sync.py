@@ -59,7 +59,7 @@ from bench.fanout import (  # noqa: E402  (after the path)
     cpu_snapshot,
     log,
     machine_busy,
-    recreate_database,
+    prepare_database,
     start_profiler,
     stop_profiler,
 )
@@ -645,18 +645,7 @@ def run(args: argparse.Namespace, workdir: Path, children: Children) -> int:
     log(f"config: {config}; work dir {workdir}")
 
     # 1. Database, Redis, Django in this process (set-up and checks only).
-    import redis
-
-    recreate_database(args.db_name)
-    redis.Redis.from_url(redis_url).flushdb()
-    subprocess.run(
-        [sys.executable, "manage.py", "migrate", "--noinput", "-v0"], cwd=ROOT, env=env, check=True
-    )
-    os.environ.update(env)
-    os.environ.pop("PRODUCTION", None)
-    import django
-
-    django.setup()
+    prepare_database(db_name=args.db_name, redis_url=redis_url, env=env)
     from django.db import connection
     from django.utils import timezone
 
