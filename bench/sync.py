@@ -319,17 +319,20 @@ def sql_timer(execute, sql, params, many, context):
 
 
 def instrument() -> None:
-    """Times the sync's own functions by wrapping them from outside (no file changes): reading the
-    export, the roster, each day row's validation and hash, each batch and its service call."""
+    """Times the sync's own functions by wrapping them from outside (no file changes): the roster,
+    each day row's key, hash and validation, each batch, its service call and the service's
+    statements (schedules.bulk runs its own psycopg cursors, which the SQL timer does not see)."""
+    import schedules.bulk
+    import schedules.services
     import sync.rows
     import sync.services
-    from sync.connectors import DirectoryConnector
 
-    DirectoryConnector._read = timed("read the JSON file (json.load)", DirectoryConnector._read)
     sync.services._sync_roster = timed("roster (_sync_roster)", sync.services._sync_roster)
-    sync.rows.day_row = timed("validate day rows (rows.day_row)", sync.rows.day_row)
-    fget = sync.rows.DayRow.content_hash.fget
-    sync.rows.DayRow.content_hash = property(timed("content hashes (DayRow.content_hash)", fget))
+    sync.rows.day_key = timed("day rows' keys (rows.day_key)", sync.rows.day_key)
+    sync.rows.day_content = timed("day rows' content and hash (rows.day_content)", sync.rows.day_content)
+    sync.rows.day_row_from_content = timed(
+        "validate changed days (rows.day_row_from_content)", sync.rows.day_row_from_content
+    )
     sync.services._local_changes_since_last_sync = timed(
         "local changes (_local_changes_since_last_sync)", sync.services._local_changes_since_last_sync
     )
@@ -338,6 +341,16 @@ def instrument() -> None:
         "  of which schedule_days_apply", sync.services.schedule_days_apply
     )
     sync.services._plan = timed("  of which _plan (DayRow -> DayPlan)", sync.services._plan)
+    for name in (
+        "days_insert",
+        "days_update",
+        "days_set_hash",
+        "activity_ids_allocate",
+        "activities_delete",
+        "activities_update",
+        "activities_insert",
+    ):
+        setattr(schedules.bulk, name, timed(f"    of which bulk.{name}", getattr(schedules.bulk, name)))
 
 
 def child(args: argparse.Namespace) -> int:

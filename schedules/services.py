@@ -8,9 +8,10 @@ import datetime as dt
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import TypedDict
+from typing import NamedTuple, TypedDict
 
-from django.db import IntegrityError, connection, transaction
+import psycopg
+from django.db import IntegrityError, OperationalError, connection, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from rest_framework import status
@@ -18,23 +19,22 @@ from rest_framework import status
 from em_agent.exceptions import ApplicationError
 from em_agent.models import Agent, User
 from notifications.services import notify_each
+from schedules import bulk
 from schedules.models import (
     Activity,
     ActivityCode,
     ActivitySource,
     ScheduleChange,
     ScheduleDay,
-    ScheduleRequest,
 )
 
 # The longest single activity (a shift is split into activities; one over a day is a data error).
 MAX_ACTIVITY_LENGTH = dt.timedelta(hours=24)
 
 
-@dataclass(frozen=True)
-class ActivitySpec:
+class ActivitySpec(NamedTuple):
     """One activity as a day should hold it. `id` keeps an existing activity's identity (what a swap or
-    a time-off request points at) across a change."""
+    a time-off request points at) across a change. (A tuple: a sync builds millions of them.)"""
 
     activity_code_id: int
     start: dt.datetime
@@ -56,6 +56,8 @@ class DayPlan:
     # The day's `updated_at` when the writer read it (a form a supervisor kept open): refused with
     # 409 `schedule_changed` if the day changed since, instead of silently undoing that change.
     expected_updated_at: dt.datetime | None = None
+    # The sync's hash of the WFM's copy of the day, kept with it (None: leave the stored one).
+    wfm_hash: str | None = None
 
 
 class ActivitySnapshot(TypedDict):
@@ -75,11 +77,12 @@ class DaySnapshot(TypedDict):
 
 @dataclass
 class ApplyResult:
-    changes: list[ScheduleChange] = field(default_factory=list)
+    changes: list[ScheduleChange] = field(default_factory=list)  # the journal rows written
+    days_written: int = 0  # days whose content changed, new days included
     notified_days: int = 0
 
 
-def _snapshot_activity(activity: Activity | ActivitySpec, *, id: int) -> ActivitySnapshot:
+def _snapshot_activity(activity: Activity | _Current | ActivitySpec, *, id: int) -> ActivitySnapshot:
     return {
         "id": id,
         "activity_code_id": activity.activity_code_id,
@@ -130,12 +133,15 @@ def _validate_plan(plan: DayPlan, codes: dict[int, ActivityCode]) -> None:
     if len(ids) != len(set(ids)):
         raise ValueError(f"the plan for {plan.date} names one activity twice")
     ordered = sorted(plan.activities, key=lambda a: a.start)
+    # The local day's bounds (23 or 25 hours on a DST day), compared with each start.
+    day_begins = dt.datetime.combine(plan.date, dt.time(0), tzinfo=zone)
+    day_ends = dt.datetime.combine(plan.date + dt.timedelta(days=1), dt.time(0), tzinfo=zone)
     for spec in ordered:
         if spec.end <= spec.start:
             raise _validation_error(_("An activity must end after it starts."))
         if spec.end - spec.start > MAX_ACTIVITY_LENGTH:
             raise _validation_error(_("An activity cannot last longer than 24 hours."))
-        if spec.start.astimezone(zone).date() != plan.date:
+        if not day_begins <= spec.start < day_ends:
             raise _validation_error(
                 _("An activity must start on the day it belongs to (%(date)s).") % {"date": plan.date}
             )
@@ -150,24 +156,6 @@ def _validate_plan(plan: DayPlan, codes: dict[int, ActivityCode]) -> None:
                 % {"start": later.start.astimezone(zone).strftime("%H:%M")},
                 status_code=status.HTTP_409_CONFLICT,
             )
-
-
-def _agent_should_hear(
-    day: ScheduleDay,
-    was_published: bool,
-    activities: list[Activity],
-    agent: Agent,
-    now: dt.datetime,
-    *,
-    source: str,
-) -> bool:
-    """A change the agent can see, not all in the past (today or later, or yesterday's night shift
-    still running). A day the WFM publishes for the first time is news in the calendar (the green
-    dot), not an adjustment: a first sync must not send an agent thirty-five notifications. Anyone
-    else's change to a published day (a supervisor adding a shift) is one."""
-    if not (was_published or (day.published and source != ActivitySource.WFM)):
-        return False
-    return day.date >= now.astimezone(agent.zone).date() or any(a.end > now for a in activities)
 
 
 def validate_day_plan(plan: DayPlan) -> None:
@@ -198,7 +186,37 @@ def _overlap_error() -> ApplicationError:
     )
 
 
-@transaction.atomic
+class _DaysCreatedMeanwhile(Exception):
+    """Another writer created one of the days this call meant to create: start over with it."""
+
+
+class _Current(NamedTuple):
+    """An activity as the day holds it now."""
+
+    id: int
+    activity_code_id: int
+    start: dt.datetime
+    end: dt.datetime
+    note: str
+    source: str
+
+
+class _Day(NamedTuple):
+    id: int
+    published: bool
+    note: str
+    updated_at: dt.datetime
+    wfm_hash: str
+
+
+@dataclass(slots=True)
+class _Row:
+    """An activity as the day will hold it; `id` None until a new one is written (SQLite)."""
+
+    spec: ActivitySpec
+    id: int | None
+
+
 def schedule_days_apply(
     *,
     plans: Sequence[DayPlan],
@@ -211,17 +229,16 @@ def schedule_days_apply(
     """Makes each planned day hold exactly its activities (and note and published flag, when given).
 
     Set-based whatever the number of days: the days are locked in one statement (agent, date order,
-    so two writers never deadlock), the current activities read in one, the writes are bulk. A day
-    whose content does not change is not touched, journalled or notified. Each changed day that is
-    published and not in the agent's past gets one `schedule_adjusted` notification."""
-    result = ApplyResult()
+    so two writers never deadlock), the current activities read in one, the writes are a few
+    statements (schedules.bulk). A day whose content does not change is not touched, journalled or
+    notified. Each changed day that is published and not in the agent's past gets one
+    `schedule_adjusted` notification. A day the WFM creates is not journalled: it replaced nothing,
+    and the sync's run records it."""
     if not plans:
-        return result
+        return ApplyResult()
     keys = [(plan.agent.pk, plan.date) for plan in plans]
     if len(set(keys)) != len(keys):
         raise ValueError("one plan per agent and day")
-    agent_ids = sorted({plan.agent.pk for plan in plans})
-    dates = sorted({plan.date for plan in plans})
     codes = {
         code.pk: code
         for code in ActivityCode.objects.filter(
@@ -230,70 +247,171 @@ def schedule_days_apply(
     }
     for plan in plans:
         _validate_plan(plan, codes)
+    with transaction.atomic():
+        for _attempt in range(3):
+            try:
+                # A savepoint: a lost race starts over from it. Lost races: a day this call meant to
+                # create was created meanwhile; or two writers' neighbouring days were checked for
+                # overlap against each other's uncommitted rows and PostgreSQL broke the deadlock
+                # (the retry waits for the other one and sees its days as they are).
+                with transaction.atomic():
+                    return _apply(
+                        plans, source=source, actor=actor, reason=reason, notify=notify, reverts=reverts
+                    )
+            except _DaysCreatedMeanwhile:
+                continue
+            except OperationalError as exc:
+                if not isinstance(exc.__cause__, psycopg.errors.DeadlockDetected):
+                    raise
+    raise RuntimeError("the days kept being changed by other writers meanwhile")
 
+
+def _apply(
+    plans: Sequence[DayPlan],
+    *,
+    source: str,
+    actor: User | None,
+    reason: str,
+    notify: bool,
+    reverts: dict[tuple[int, dt.date], ScheduleChange] | None,
+) -> ApplyResult:
+    result = ApplyResult()
     now = timezone.now()
-    # The agents' days over the whole date range, locked in (agent, date) order: one statement
-    # however many days (a sync writes thousands); the few extra rows locked between a swap's two
-    # dates cost nothing. Missing days are created (in the same order: two writers creating the same
-    # days never deadlock) and locked in a second statement.
-    in_range = ScheduleDay.objects.filter(agent_id__in=agent_ids, date__gte=dates[0], date__lte=dates[-1])
+    # The planned days, locked in (agent, date) order in one statement however many (a sync writes
+    # thousands). Missing days are created at the end, with their final content.
     days = {
-        (day.agent_id, day.date): day for day in in_range.select_for_update().order_by("agent_id", "date")
-    }
-    missing = sorted(set(keys) - set(days))
-    if missing:
-        ScheduleDay.objects.bulk_create(
-            [ScheduleDay(agent_id=agent_id, date=date, updated_at=now) for agent_id, date in missing],
-            ignore_conflicts=True,
-            batch_size=2000,
+        (agent_id, date): _Day(pk, published, note, updated_at, wfm_hash)
+        for agent_id, date, pk, published, note, updated_at, wfm_hash in bulk.days_lock(
+            [(plan.agent.pk, plan.date) for plan in plans]
         )
-        days = {
-            (day.agent_id, day.date): day for day in in_range.select_for_update().order_by("agent_id", "date")
-        }
-    current: dict[int, list[Activity]] = defaultdict(list)
-    planned_day_ids = [days[key].pk for key in keys]
-    for activity in Activity.objects.filter(day__in=planned_day_ids).order_by("start"):
-        current[activity.day_id].append(activity)
+    }
+    current: dict[int, list[_Current]] = defaultdict(list)
+    existing_ids = [days[key].id for key in ((plan.agent.pk, plan.date) for plan in plans) if key in days]
+    for day_id, pk, code_id, start, end, note, activity_source in (
+        Activity.objects.filter(day_id__in=existing_ids)
+        .order_by("start")
+        .values_list("day_id", "id", "activity_code_id", "start", "end", "note", "source")
+    ):
+        current[day_id].append(_Current(pk, code_id, start, end, note, activity_source))
 
-    to_delete: list[int] = []
-    to_update: list[Activity] = []
-    to_create: list[Activity] = []
-    changed_days: list[ScheduleDay] = []
-    final: dict[int, list[Activity]] = {}
-    visibly_changed: set[int] = set()
-    was_published: dict[int, bool] = {}
+    new_days: list[tuple[DayPlan, bulk.DayValues, list[_Row]]] = []
+    changed: list[tuple[DayPlan, _Day, bulk.DayValues, list[_Row]]] = []
+    hash_only: list[tuple[int, str]] = []
+    inserts: list[tuple[DayPlan, list[_Row]]] = []  # each day's new activities
+    updates: list[tuple[int, DayPlan, _Row]] = []
+    removed: list[int] = []
+    journal: list[tuple[DayPlan, DaySnapshot, bool, str, list[_Row]]] = []
+    news: list[tuple[DayPlan, list[_Row]]] = []  # visible changes the agent hears of, unless past
     for plan in plans:
-        day = days[(plan.agent.pk, plan.date)]
-        if plan.expected_updated_at is not None and day.updated_at != plan.expected_updated_at:
+        day = days.get((plan.agent.pk, plan.date))
+        if plan.expected_updated_at is not None and (
+            day is None or day.updated_at != plan.expected_updated_at
+        ):
             raise ApplicationError(
                 "schedule_changed",
                 _("This day's schedule was changed by someone else meanwhile. Reload it and try again."),
                 status_code=status.HTTP_409_CONFLICT,
             )
-        before: DaySnapshot = {
-            "published": day.published,
-            "note": day.note,
-            "activities": [_snapshot_activity(a, id=a.pk) for a in current[day.pk]],
-        }
-        kept, created, updated, removed = _match_activities(plan, day, current[day.pk], reverts=bool(reverts))
-        rows = sorted(kept + created, key=lambda a: a.start)
-        after: DaySnapshot = {
-            "published": day.published if plan.published is None else plan.published,
-            "note": day.note if plan.note is None else plan.note,
-            "activities": [_snapshot_activity(a, id=a.pk or 0) for a in rows],
-        }
-        if _content(before) == _content(after):
+        before: DaySnapshot = (
+            {"published": False, "note": "", "activities": []}
+            if day is None
+            else {
+                "published": day.published,
+                "note": day.note,
+                "activities": [_snapshot_activity(a, id=a.id) for a in current[day.id]],
+            }
+        )
+        published = before["published"] if plan.published is None else plan.published
+        note = before["note"] if plan.note is None else plan.note
+        wfm_hash = plan.wfm_hash if plan.wfm_hash is not None else (day.wfm_hash if day else "")
+        if day is None:
+            rows = [_Row(spec, spec.id if reverts else None) for spec in plan.activities]
+            final = sorted(rows, key=lambda row: row.spec.start)
+            # Against nothing, any content is a change, and one the agent can see.
+            same = not (published or note or final)
+            visible = not same
+        else:
+            kept, rows, updated, gone = _match_activities(plan, current[day.id], reverts=bool(reverts))
+            final = sorted(kept + rows, key=lambda row: row.spec.start)
+            same = _content(before) == (published, note, sorted(_spec_content(row.spec) for row in final))
+            visible = _content(before, with_source=False) != (
+                published,
+                note,
+                sorted(_spec_content(row.spec, with_source=False) for row in final),
+            )
+        if same:
+            if day is None and plan.wfm_hash:
+                # An empty day the WFM lists: kept with its hash, so the next run sees it unchanged.
+                new_days.append((plan, _day_values(plan, published, note, final, now, wfm_hash), final))
+            elif day is not None and wfm_hash != day.wfm_hash:
+                hash_only.append((day.id, wfm_hash))
             continue
-        was_published[day.pk] = day.published
-        day.published, day.note, day.updated_at = after["published"], after["note"], now
-        changed_days.append(day)
-        final[day.pk] = rows
-        if _content(before, with_source=False) != _content(after, with_source=False):
-            visibly_changed.add(day.pk)
-        to_delete.extend(removed)
-        to_update.extend(updated)
-        to_create.extend(created)
-        result.changes.append(
+        result.days_written += 1
+        values = _day_values(plan, published, note, final, now, wfm_hash)
+        inserts.append((plan, rows))
+        if day is None:
+            new_days.append((plan, values, final))
+        else:
+            changed.append((plan, day, values, final))
+            updates.extend((day.id, plan, row) for row in updated)
+            removed.extend(gone)
+        if day is not None or source != ActivitySource.WFM:
+            journal.append((plan, before, published, note, final))
+        was_published = day.published if day else False
+        # A day the WFM publishes for the first time is news in the calendar (the green dot), not an
+        # adjustment: a first sync must not send an agent thirty-five notifications. Anyone else's
+        # change to a published day (a supervisor adding a shift) is one.
+        if visible and (was_published or (published and source != ActivitySource.WFM)):
+            news.append((plan, final))
+    if not new_days and not changed and not hash_only:
+        return result
+
+    # Ids for the new activities the journal names (on PostgreSQL; SQLite's insert returns them).
+    named = [row for _plan, _before, _published, _note, final in journal for row in final if row.id is None]
+    for row, pk in zip(named, bulk.activity_ids_allocate(len(named)), strict=False):
+        row.id = pk
+    try:
+        with transaction.atomic():  # a savepoint: the overlap below must not poison the caller's transaction
+            deferred = connection.vendor == "postgresql"
+            if deferred:
+                # Activities moved between days may overlap until every day is written.
+                connection.cursor().execute("SET CONSTRAINTS schedule_day_no_overlap DEFERRED")
+            # In (agent, date) order, as the locks are taken: two writers creating the same days wait
+            # for each other instead of deadlocking.
+            created = bulk.days_insert(sorted((values for _plan, values, _final in new_days), key=_day_order))
+            if created is None:
+                raise _DaysCreatedMeanwhile
+            day_ids = {key: day.id for key, day in days.items()} | created
+            bulk.days_update([(day.id, values) for _plan, day, values, _final in changed])
+            bulk.days_set_hash(hash_only)
+            bulk.activities_delete(removed)
+            bulk.activities_update([_activity_values(plan, day, row) for day, plan, row in updates])
+            new_rows = [row for _plan, rows in inserts for row in rows]
+            new_ids = bulk.activities_insert(
+                [
+                    _activity_values(plan, day_id, row)
+                    for plan, rows in inserts
+                    for day_id in (day_ids[(plan.agent.pk, plan.date)],)
+                    for row in rows
+                ]
+            )
+            for row, new_id in zip(new_rows, new_ids, strict=True):
+                row.id = row.id or new_id
+            if deferred:
+                connection.cursor().execute("SET CONSTRAINTS schedule_day_no_overlap IMMEDIATE")
+            else:
+                _check_no_overlap_across_days(
+                    [(plan, day_ids[(plan.agent.pk, plan.date)], final) for plan, _v, final in new_days]
+                    + [(plan, day.id, final) for plan, day, _v, final in changed]
+                )
+    except IntegrityError as exc:
+        # The exclusion constraint (PostgreSQL): an overlap with an activity of a neighbouring day.
+        diag = getattr(exc.__cause__, "diag", None)
+        if getattr(diag, "constraint_name", None) == "schedule_day_no_overlap":
+            raise _overlap_error() from exc
+        raise
+    result.changes = ScheduleChange.objects.bulk_create(
+        [
             ScheduleChange(
                 agent_id=plan.agent.pk,
                 date=plan.date,
@@ -301,142 +419,143 @@ def schedule_days_apply(
                 actor=actor,
                 reason=reason[:500],
                 before=before,
-                after=after,
+                after={
+                    "published": published,
+                    "note": note,
+                    "activities": [_snapshot_activity(row.spec, id=row.id or 0) for row in final],
+                },
                 reverts=(reverts or {}).get((plan.agent.pk, plan.date)),
                 created_at=now,
             )
-        )
-    if not changed_days:
-        return result
-
-    try:
-        with transaction.atomic():  # a savepoint: the overlap below must not poison the caller's transaction
-            deferred = connection.vendor == "postgresql"
-            if deferred:
-                # Activities moved within a day may overlap one another until the last row is written.
-                connection.cursor().execute("SET CONSTRAINTS activity_no_overlap DEFERRED")
-            # Requests that named a removed activity keep its id (activity_ref) and lose the link;
-            # then one DELETE, not Django's collector (a SELECT and per-batch deletes per relation).
-            ScheduleRequest.objects.filter(activity_id__in=to_delete).update(activity=None)
-            Activity.objects.filter(pk__in=to_delete)._raw_delete(Activity.objects.db)
-            Activity.objects.bulk_update(
-                to_update, ["activity_code", "start", "end", "note", "source"], batch_size=500
-            )
-            Activity.objects.bulk_create(to_create, batch_size=2000)
-            if deferred:
-                connection.cursor().execute("SET CONSTRAINTS activity_no_overlap IMMEDIATE")
-            else:
-                _check_no_overlap_across_days(final, changed_days)
-    except IntegrityError as exc:
-        # The exclusion constraint (PostgreSQL): an overlap with an activity of a neighbouring day.
-        diag = getattr(exc.__cause__, "diag", None)
-        if getattr(diag, "constraint_name", None) == "activity_no_overlap":
-            raise _overlap_error() from exc
-        raise
-    ScheduleDay.objects.bulk_update(changed_days, ["published", "note", "updated_at"], batch_size=2000)
-    for change, day in zip(result.changes, changed_days, strict=True):
-        change.after["activities"] = [_snapshot_activity(a, id=a.pk) for a in final[day.pk]]
-    ScheduleChange.objects.bulk_create(result.changes, batch_size=2000)
-
+            for plan, before, published, note, final in journal
+        ],
+        batch_size=2000,
+    )
     if notify:
-        agents = {plan.agent.pk: plan.agent for plan in plans}
+        today = {}
         items = []
-        for day in changed_days:
-            agent = agents[day.agent_id]
-            if day.pk in visibly_changed and _agent_should_hear(
-                day, was_published[day.pk], final[day.pk], agent, now, source=source
-            ):
-                items.append((agent, {"date": day.date.isoformat()}))
+        for plan, final in news:
+            agent = plan.agent
+            if agent.pk not in today:
+                today[agent.pk] = now.astimezone(agent.zone).date()
+            # Not all in the past: today or later, or yesterday's night shift still running.
+            if plan.date >= today[agent.pk] or any(row.spec.end > now for row in final):
+                items.append((agent, {"date": plan.date.isoformat()}))
         if items:
             notify_each(kind="schedule_adjusted", items=items)
         result.notified_days = len(items)
     return result
 
 
+def _spec_content(spec: ActivitySpec, *, with_source: bool = True) -> tuple:
+    """One activity's part of `_content`, from a plan."""
+    return (
+        spec.start.astimezone(dt.UTC).isoformat(),
+        spec.end.astimezone(dt.UTC).isoformat(),
+        spec.activity_code_id,
+        spec.note,
+        spec.source if with_source else "",
+    )
+
+
+def _day_order(values: bulk.DayValues) -> tuple[int, dt.date]:
+    return values.agent_id, values.date
+
+
+def _day_values(
+    plan: DayPlan, published: bool, note: str, final: list[_Row], now: dt.datetime, wfm_hash: str
+) -> bulk.DayValues:
+    return bulk.DayValues(
+        agent_id=plan.agent.pk,
+        date=plan.date,
+        published=published,
+        note=note,
+        # The day's span: on PostgreSQL no two days of an agent may overlap (migration 0008).
+        first_start=min((row.spec.start for row in final), default=None),
+        last_end=max((row.spec.end for row in final), default=None),
+        updated_at=now,
+        wfm_hash=wfm_hash,
+    )
+
+
+def _activity_values(plan: DayPlan, day_id: int, row: _Row) -> bulk.ActivityValues:
+    spec = row.spec
+    return bulk.ActivityValues(
+        row.id, plan.agent.pk, day_id, spec.activity_code_id, spec.start, spec.end, spec.note, spec.source
+    )
+
+
 def _match_activities(
-    plan: DayPlan, day: ScheduleDay, current: list[Activity], *, reverts: bool
-) -> tuple[list[Activity], list[Activity], list[Activity], list[int]]:
+    plan: DayPlan, current: list[_Current], *, reverts: bool
+) -> tuple[list[_Row], list[_Row], list[_Row], list[int]]:
     """Which of the day's rows stay (kept, some of them updated), which are new, which go.
 
     An activity keeps its row, and so its id, when the plan names that id, or when the plan has an
     activity of the same code and times: what points at it (a pending request to edit or cancel it,
     a swap offer) keeps pointing at it through a change of some other part of the day. A revert puts
     back the very rows it replaced, ids included."""
-    by_id = {activity.pk: activity for activity in current}
-    by_content: dict[tuple, list[Activity]] = defaultdict(list)
+    by_id = {activity.id: activity for activity in current}
+    by_content: dict[tuple, list[_Current]] = defaultdict(list)
     for activity in current:
         by_content[(activity.activity_code_id, activity.start, activity.end)].append(activity)
-    kept: list[Activity] = []
-    updated: list[Activity] = []
-    created: list[Activity] = []
+    kept: list[_Row] = []
+    updated: list[_Row] = []
+    created: list[_Row] = []
     taken: set[int] = set()
     unnamed: list[ActivitySpec] = []
     for spec in plan.activities:
         if spec.id is not None and spec.id in by_id and spec.id not in taken:
             taken.add(spec.id)
-            kept.append(_apply_spec(by_id[spec.id], spec, updated))
+            kept.append(_keep(by_id[spec.id], spec, updated))
         elif spec.id is not None and reverts:
-            created.append(_new_activity(plan, day, spec, id=spec.id))
+            created.append(_Row(spec, spec.id))
         else:
             unnamed.append(spec)
     for spec in unnamed:
-        same = [a for a in by_content[(spec.activity_code_id, spec.start, spec.end)] if a.pk not in taken]
+        same = [a for a in by_content[(spec.activity_code_id, spec.start, spec.end)] if a.id not in taken]
         if same:
-            taken.add(same[0].pk)
-            kept.append(_apply_spec(same[0], spec, updated))
+            taken.add(same[0].id)
+            kept.append(_keep(same[0], spec, updated))
         else:
-            created.append(_new_activity(plan, day, spec, id=None))
-    removed = [activity.pk for activity in current if activity.pk not in taken]
+            created.append(_Row(spec, None))
+    removed = [activity.id for activity in current if activity.id not in taken]
     return kept, created, updated, removed
 
 
-def _apply_spec(activity: Activity, spec: ActivitySpec, updated: list[Activity]) -> Activity:
-    fields = {
-        "activity_code_id": spec.activity_code_id,
-        "start": spec.start,
-        "end": spec.end,
-        "note": spec.note,
-        "source": spec.source,
-    }
-    if any(getattr(activity, name) != value for name, value in fields.items()):
-        for name, value in fields.items():
-            setattr(activity, name, value)
-        updated.append(activity)
-    return activity
+def _keep(activity: _Current, spec: ActivitySpec, updated: list[_Row]) -> _Row:
+    row = _Row(spec, activity.id)
+    if (activity.activity_code_id, activity.start, activity.end, activity.note, activity.source) != (
+        spec.activity_code_id,
+        spec.start,
+        spec.end,
+        spec.note,
+        spec.source,
+    ):
+        updated.append(row)
+    return row
 
 
-def _new_activity(plan: DayPlan, day: ScheduleDay, spec: ActivitySpec, *, id: int | None) -> Activity:
-    return Activity(
-        id=id,
-        agent_id=plan.agent.pk,
-        day_id=day.pk,
-        activity_code_id=spec.activity_code_id,
-        start=spec.start,
-        end=spec.end,
-        note=spec.note,
-        source=spec.source,
-    )
-
-
-def _check_no_overlap_across_days(final: dict[int, list[Activity]], days: list[ScheduleDay]) -> None:
+def _check_no_overlap_across_days(days: list[tuple[DayPlan, int, list[_Row]]]) -> None:
     """Overlap between days (a night shift running into the next morning), where no exclusion
     constraint checks it (SQLite, the demo's database): each agent's changed days as written, with
     the untouched activities around them, sorted and compared pairwise."""
-    by_agent: dict[int, list[ScheduleDay]] = defaultdict(list)
-    for day in days:
-        by_agent[day.agent_id].append(day)
+    by_agent: dict[int, list[tuple[int, list[_Row]]]] = defaultdict(list)
+    for plan, day_id, final in days:
+        by_agent[plan.agent.pk].append((day_id, final))
     for agent_id, agent_days in by_agent.items():
-        written = [activity for day in agent_days for activity in final[day.pk]]
+        written = [(row.spec.start, row.spec.end) for _day_id, final in agent_days for row in final]
         if not written:
             continue
-        earliest = min(a.start for a in written) - MAX_ACTIVITY_LENGTH
-        latest = max(a.end for a in written) + MAX_ACTIVITY_LENGTH
-        untouched = Activity.objects.filter(agent_id=agent_id, start__lt=latest, end__gt=earliest).exclude(
-            day_id__in=[day.pk for day in agent_days]
+        earliest = min(start for start, _end in written) - MAX_ACTIVITY_LENGTH
+        latest = max(end for _start, end in written) + MAX_ACTIVITY_LENGTH
+        untouched = (
+            Activity.objects.filter(agent_id=agent_id, start__lt=latest, end__gt=earliest)
+            .exclude(day_id__in=[day_id for day_id, _final in agent_days])
+            .values_list("start", "end")
         )
-        ordered = sorted([*written, *untouched], key=lambda a: a.start)
+        ordered = sorted([*written, *untouched])
         for earlier, later in zip(ordered, ordered[1:], strict=False):
-            if later.start < earlier.end:
+            if later[0] < earlier[1]:
                 raise _overlap_error()
 
 

@@ -9,6 +9,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Protocol
 
+import ijson
+
 from sync.models import SourceKind, WfmSource
 
 # A file larger than this is refused rather than read into memory (10,000 agents x 49 days of
@@ -33,40 +35,64 @@ class WfmConnector(Protocol):
 
 class DirectoryConnector:
     """`<location>/roster.json` and `<location>/schedules.json` ({"days": [...]}), as docs/wfm-export.md
-    describes: the embedded default and what seed_demo writes and loads."""
+    describes: the embedded default and what seed_demo writes and loads. The day rows are streamed
+    (ijson): 10,000 agents' schedules are ~150 MB of JSON, over 1 GB as Python objects at once."""
 
     def __init__(self, location: str | Path) -> None:
         self.location = Path(location)
 
-    def _read(self, name: str) -> dict:
+    def _path(self, name: str) -> Path:
         path = self.location / name
         try:
-            if path.stat().st_size > MAX_FILE_BYTES:
-                raise ConnectorError(f"{path} is larger than {MAX_FILE_BYTES} bytes")
-            with path.open(encoding="utf-8") as handle:
-                data = json.load(handle)
+            size = path.stat().st_size
         except FileNotFoundError:
             raise ConnectorError(f"{path} does not exist") from None
+        except OSError as exc:
+            raise ConnectorError(f"{path} cannot be read: {exc}") from exc
+        if size > MAX_FILE_BYTES:
+            raise ConnectorError(f"{path} is larger than {MAX_FILE_BYTES} bytes")
+        return path
+
+    def roster(self) -> dict:
+        path = self._path("roster.json")
+        try:
+            with path.open(encoding="utf-8") as handle:
+                data = json.load(handle)
         except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
             raise ConnectorError(f"{path} cannot be read: {exc}") from exc
         if not isinstance(data, dict):
             raise ConnectorError(f"{path} does not hold a JSON object")
         return data
 
-    def roster(self) -> dict:
-        return self._read("roster.json")
-
     def schedule_days(self, *, start: dt.date, end: dt.date) -> Iterator[dict]:
-        days = self._read("schedules.json").get("days")
-        if not isinstance(days, list):
-            raise ConnectorError("schedules.json has no list of days")
+        path = self._path("schedules.json")
         low, high = start.isoformat(), end.isoformat()
-        for day in days:
-            # Out-of-window rows are left out here; malformed ones go on to be skipped with a reason.
-            date = day.get("date") if isinstance(day, dict) else None
-            if isinstance(date, str) and len(date) == 10 and not low <= date <= high:
-                continue
-            yield day
+        try:
+            with path.open("rb") as handle:
+                if not _has_days(ijson.parse(handle)):
+                    raise ConnectorError(f"{path} has no list of days")
+                handle.seek(0)
+                # items() straight on the file, not on the events above: 3x faster (the C parser).
+                for day in ijson.items(handle, "days.item", use_float=True):
+                    # Out-of-window rows are left out here; malformed ones go on to be skipped with a reason.
+                    date = day.get("date") if isinstance(day, dict) else None
+                    if isinstance(date, str) and len(date) == 10 and not low <= date <= high:
+                        continue
+                    yield day
+        except (ijson.JSONError, UnicodeDecodeError) as exc:
+            raise ConnectorError(f"{path} cannot be read: {exc}") from exc
+        except OSError as exc:
+            raise ConnectorError(f"{path} cannot be read: {exc}") from exc
+
+
+def _has_days(events: Iterator[tuple[str, str, object]]) -> bool:
+    """Whether the document is an object with a "days" list: read up to that key (near the top)."""
+    for prefix, event, value in events:
+        if prefix == "" and event not in ("start_map", "map_key"):
+            return False  # not an object, or its end
+        if prefix == "" and event == "map_key" and value == "days":
+            return next(events, ("", "", None))[1] == "start_array"
+    return False
 
 
 def connector_for(source: WfmSource) -> WfmConnector:

@@ -4,18 +4,21 @@ does not hold is returned as a reason, and the sync skips it; nothing here touch
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 import json
 import re
 import zoneinfo
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from em_agent.models import validate_time_zone
-from schedules.models import ActivityCategory
+from schedules.models import ActivityCategory, ActivitySource
+from schedules.services import ActivitySpec
 
+_WFM = ActivitySource.WFM.value
 MAX_ACTIVITIES_PER_DAY = 100
 MAX_NOTE = 2000
-_TIME = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
 _COLOR = re.compile(r"^#[0-9A-Fa-f]{6}$")
 _EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,255}$")
 
@@ -154,37 +157,39 @@ def agent_row(row: object, *, teams: set[str], skills: set[str]) -> AgentRow:
 
 
 @dataclass(frozen=True)
-class ActivityRow:
-    code: str
-    start: dt.datetime  # aware, UTC
-    end: dt.datetime
-    note: str
-
-
-@dataclass(frozen=True)
 class DayRow:
     agent: str
     date: dt.date
     published: bool
     note: str
-    activities: tuple[ActivityRow, ...]
+    # As the schedules service takes them (code ids, UTC times), in order: a first sync makes
+    # 2.5 million of them, once.
+    activities: tuple[ActivitySpec, ...]
 
-    @property
-    def content_hash(self) -> str:
-        """What the WFM says of the day: equal hashes, nothing to write."""
-        content = [
-            self.published,
-            self.note,
-            [[a.code, a.start.isoformat(), a.end.isoformat(), a.note] for a in self.activities],
-        ]
-        return hashlib.sha256(json.dumps(content, separators=(",", ":")).encode()).hexdigest()
+
+# "HH:MM" -> minutes since midnight, for every valid wall time: a look-up instead of a regex per time.
+_MINUTES = {f"{hour:02d}:{minute:02d}": hour * 60 + minute for hour in range(24) for minute in range(60)}
+_AFTER_MIDNIGHT = [dt.timedelta(minutes=minutes) for minutes in range(24 * 60)]
+
+
+@functools.lru_cache(maxsize=8192)
+def _utc_midnight(zone: zoneinfo.ZoneInfo, date: dt.date) -> dt.datetime | None:
+    """The UTC instant of the date's local midnight, or None on a day the clocks change (every wall
+    time of a day at one offset is then midnight plus the minutes)."""
+    first = dt.datetime.combine(date, dt.time(0, 0), tzinfo=zone)
+    if first.utcoffset() != dt.datetime.combine(date, dt.time(23, 59), tzinfo=zone).utcoffset():
+        return None
+    return first.astimezone(dt.UTC)
 
 
 def _local(date: dt.date, hhmm: object, zone: zoneinfo.ZoneInfo) -> dt.datetime:
-    match = _TIME.match(hhmm) if isinstance(hhmm, str) else None
-    if match is None:
+    minutes = _MINUTES.get(hhmm) if isinstance(hhmm, str) else None
+    if minutes is None:
         raise BadRow(f"time {str(hhmm)[:10]!r} is not HH:MM")
-    wall = dt.datetime.combine(date, dt.time(int(match[1]), int(match[2])), tzinfo=zone)
+    midnight = _utc_midnight(zone, date)
+    if midnight is not None:  # nearly every day
+        return midnight + _AFTER_MIDNIGHT[minutes]
+    wall = dt.datetime.combine(date, dt.time(*divmod(minutes, 60)), tzinfo=zone)
     instant = wall.astimezone(dt.UTC)
     # A wall time in the spring-forward gap does not survive the round trip: it never happened.
     if instant.astimezone(zone).replace(tzinfo=None) != wall.replace(tzinfo=None):
@@ -192,39 +197,71 @@ def _local(date: dt.date, hhmm: object, zone: zoneinfo.ZoneInfo) -> dt.datetime:
     return instant
 
 
-def day_row(row: object, *, zone_of: dict[str, str], codes: set[str]) -> DayRow:
-    """`zone_of`: the activated agents the sync feeds, by external id, with their zones."""
+def day_key(row: object, *, agents: Mapping[str, object]) -> tuple[str, dt.date]:
+    """Whose day and which: `agents` are the external ids the sync feeds."""
     if not isinstance(row, dict):
         raise BadRow("not an object")
     agent = row.get("agent")
-    if not isinstance(agent, str) or agent not in zone_of:
+    if not isinstance(agent, str) or agent not in agents:
         raise BadRow(f"unknown agent {str(agent)[:100]!r}")
     try:
-        date = dt.date.fromisoformat(row.get("date", ""))
+        return agent, dt.date.fromisoformat(row.get("date", ""))
     except (TypeError, ValueError):
         raise BadRow("date is not YYYY-MM-DD") from None
-    zone = zoneinfo.ZoneInfo(zone_of[agent])
+
+
+def day_content(row: dict, zone: zoneinfo.ZoneInfo) -> tuple[str, str]:
+    """What the WFM says of the day as compact JSON, and its hash (with the agent's zone: the same
+    wall times in another zone are another day). Not validated: a day whose hash matches the stored
+    one is skipped before it is, and validation reads this JSON back."""
+    content = json.dumps(
+        {key: row[key] for key in ("published", "note", "activities") if key in row},
+        sort_keys=True,
+        separators=(",", ":"),
+        ensure_ascii=False,
+    )
+    return content, hashlib.blake2b(f"{zone.key}\n{content}".encode(), digest_size=16).hexdigest()
+
+
+def day_row_from_content(
+    agent: str, date: dt.date, content: str, *, zone: zoneinfo.ZoneInfo, codes: Mapping[str, int]
+) -> DayRow:
+    return _day(agent, date, json.loads(content), zone=zone, codes=codes)
+
+
+def day_row(row: object, *, zone_of: Mapping[str, zoneinfo.ZoneInfo], codes: Mapping[str, int]) -> DayRow:
+    """`zone_of`: the activated agents the sync feeds, by external id, with their zones; `codes`:
+    the organisation's activity codes and their ids."""
+    agent, date = day_key(row, agents=zone_of)
+    return _day(agent, date, row, zone=zone_of[agent], codes=codes)  # type: ignore[arg-type]
+
+
+def _day(
+    agent: str, date: dt.date, row: dict, *, zone: zoneinfo.ZoneInfo, codes: Mapping[str, int]
+) -> DayRow:
     raw = row.get("activities", [])
     if not isinstance(raw, list) or len(raw) > MAX_ACTIVITIES_PER_DAY:
         raise BadRow(f"activities is not a list of at most {MAX_ACTIVITIES_PER_DAY}")
     activities = []
+    next_day = date + dt.timedelta(days=1)
     for entry in raw:
         if not isinstance(entry, dict):
             raise BadRow("an activity is not an object")
         code = entry.get("code")
-        if code not in codes:
+        if not isinstance(code, str) or code not in codes:
             raise BadRow(f"unknown activity code {str(code)[:40]!r}")
         start_text, end_text = entry.get("start"), entry.get("end")
         start = _local(date, start_text, zone)
-        if not isinstance(end_text, str) or not _TIME.match(end_text):
+        if not isinstance(end_text, str) or end_text not in _MINUTES:
             raise BadRow(f"time {str(end_text)[:10]!r} is not HH:MM")
         # An end at or before the start is on the next day (a night shift).
-        end = _local(date if end_text > str(start_text) else date + dt.timedelta(days=1), end_text, zone)
+        end = _local(date if end_text > start_text else next_day, end_text, zone)  # type: ignore[operator]
         if end - start > dt.timedelta(hours=24) or end <= start:
             raise BadRow(f"the activity at {entry.get('start')} lasts longer than 24 hours")
-        activities.append(
-            ActivityRow(code, start, end, _text(entry, "note", max_length=MAX_NOTE, required=False))
-        )
+        note = entry.get("note", "")
+        if not isinstance(note, str) or len(note) > MAX_NOTE:
+            note = _text(entry, "note", max_length=MAX_NOTE, required=False)  # raises the reason
+        activities.append(ActivitySpec(codes[code], start, end, note, _WFM))
     activities.sort(key=lambda a: a.start)
     for earlier, later in zip(activities, activities[1:], strict=False):
         if later.start < earlier.end:

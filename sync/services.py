@@ -24,7 +24,7 @@ from em_agent.exceptions import ApplicationError
 from em_agent.models import Agent, AgentSkill, Organization, Skill, Team, User
 from em_agent.services import user_set_active
 from schedules.models import ActivityCode, ActivitySource, ScheduleChange, ScheduleDay
-from schedules.services import ActivitySpec, DayPlan, schedule_days_apply
+from schedules.services import DayPlan, schedule_days_apply
 from sync import rows
 from sync.connectors import ConnectorError, WfmConnector, connector_for
 from sync.models import IssueKind, RunStatus, SyncIssue, SyncRun, WfmSource
@@ -361,6 +361,9 @@ def _sync_schedules(
     run: SyncRun,
     only_agent: Agent | None = None,
 ) -> None:
+    """Two passes, so a run holds little of the export at once: the day rows stream by and only the
+    changed ones are kept, compactly (a day whose hash matches the stored one is not even
+    validated); then those are validated and written in batches, in (agent, date) order."""
     start, end = sync_window(organization, now=now)
     # Only activated agents are fed: a newly activated agent sees its schedule after the next run.
     fed = Agent.objects.filter(organization=organization, activated_at__isnull=False, user__is_active=True)
@@ -368,65 +371,80 @@ def _sync_schedules(
         fed = fed.filter(pk=only_agent.pk)
     agents = {agent.external_id: agent for agent in fed}
     codes = dict(ActivityCode.objects.filter(organization=organization).values_list("code", "pk"))
-    zone_of = {key: agent.timezone for key, agent in agents.items()}
+    zone_of = {key: agent.zone for key, agent in agents.items()}
     # The WFM has days for agents who have not activated the app yet: not fed, and not an error.
     not_fed = set(
         Agent.objects.filter(organization=organization)
         .exclude(pk__in=[a.pk for a in agents.values()])
         .values_list("external_id", flat=True)
     )
-    parsed: dict[tuple[str, dt.date], rows.DayRow] = {}
-    duplicated: set[tuple[str, dt.date]] = set()
+    pk_of = {key: agent.pk for key, agent in agents.items()}
+    dates = {
+        start + dt.timedelta(days=n): start + dt.timedelta(days=n) for n in range((end - start).days + 1)
+    }
+    known = {
+        (agent_id, dates[date]): wfm_hash
+        for agent_id, date, wfm_hash in ScheduleDay.objects.filter(
+            agent__in=list(agents.values()), date__gte=start, date__lte=end
+        ).values_list("agent_id", "date", "wfm_hash")
+    }
+    changed: list[tuple[int, dt.date, str, str]] = []  # (agent id, date, the day's content as JSON, hash)
+    listed: set[tuple[int, dt.date]] = set()
+    duplicated: set[tuple[int, dt.date]] = set()
     seen = 0
     for index, raw in enumerate(connector.schedule_days(start=start, end=end)):
         seen += 1
-        if isinstance(raw, dict) and raw.get("agent") in not_fed:
-            continue
         try:
-            day = rows.day_row(raw, zone_of=zone_of, codes=set(codes))
+            if isinstance(raw, dict) and raw.get("agent") in not_fed:
+                continue
+            external, date = rows.day_key(raw, agents=pk_of)
+            if date not in dates:
+                continue
+            key = (pk_of[external], dates[date])
+            if key in listed:
+                duplicated.add(key)
+                continue
+            listed.add(key)
+            content, content_hash = rows.day_content(raw, zone_of[external])
         except rows.BadRow as exc:
             reference = f"{raw.get('agent')}/{raw.get('date')}" if isinstance(raw, dict) else f"#{index}"
             issues.skip("schedules", str(reference)[:200], str(exc))
             continue
-        if not start <= day.date <= end:
-            continue
-        key = (day.agent, day.date)
-        if key in parsed:
-            duplicated.add(key)
-        parsed[key] = day
-    for key in duplicated:
-        issues.skip("schedules", f"{key[0]}/{key[1]}", "the day is listed more than once")
-        del parsed[key]
+        if known.get(key) != content_hash:
+            changed.append((key[0], key[1], content, content_hash))
     issues.counts.update(days_seen=seen)
+    external_id = {agent.pk: key for key, agent in agents.items()}
+    for agent_id, date in duplicated:
+        issues.skip("schedules", f"{external_id[agent_id]}/{date}", "the day is listed more than once")
+    changed = [day for day in changed if (day[0], day[1]) not in duplicated]
+    changed.sort(key=lambda day: (day[0], day[1]))
+    issues.counts.update(days_unchanged=len(listed) - len(duplicated) - len(changed))
 
-    known = {
-        (agent_id, date): (pk, wfm_hash)
-        for pk, agent_id, date, wfm_hash in ScheduleDay.objects.filter(
-            agent__in=list(agents.values()), date__gte=start, date__lte=end
-        ).values_list("pk", "agent_id", "date", "wfm_hash")
-    }
-    changed = [
-        day
-        for day in parsed.values()
-        if known.get((agents[day.agent].pk, day.date), (None, ""))[1] != day.content_hash
-    ]
-    issues.counts.update(days_unchanged=len(parsed) - len(changed))
     local_since = _local_changes_since_last_sync(organization) if changed else {}
-    batch: list[rows.DayRow] = []
-    for day in sorted(changed, key=lambda d: (agents[d.agent].pk, d.date)):
-        local_source = local_since.get((agents[day.agent].pk, day.date))
+    by_pk = {agent.pk: agent for agent in agents.values()}
+    batch: list[tuple[Agent, rows.DayRow, str]] = []
+    for agent_id, date, content, content_hash in changed:
+        agent = by_pk[agent_id]
+        local_source = local_since.get((agent_id, date))
         if local_source is not None:
             issues.conflict(
-                f"{day.agent}/{day.date}",
+                f"{agent.external_id}/{date}",
                 f"changed here ({local_source}) since the last sync: the local change is kept",
             )
             continue
-        batch.append(day)
+        try:
+            day = rows.day_row_from_content(
+                agent.external_id, date, content, zone=zone_of[agent.external_id], codes=codes
+            )
+        except rows.BadRow as exc:
+            issues.skip("schedules", f"{agent.external_id}/{date}", str(exc))
+            continue
+        batch.append((agent, day, content_hash))
         if len(batch) >= BATCH_DAYS:
-            _apply_days(batch, agents, codes, issues)
+            _apply_days(batch, issues)
             batch = []
     if batch:
-        _apply_days(batch, agents, codes, issues)
+        _apply_days(batch, issues)
     Agent.objects.filter(pk__in=[agent.pk for agent in agents.values()]).update(last_synced_at=now)
 
 
@@ -452,62 +470,41 @@ def _local_changes_since_last_sync(organization: Organization) -> dict[tuple[int
     }
 
 
-def _plan(day: rows.DayRow, agent: Agent, codes: dict[str, int]) -> DayPlan:
+_Batch = list[tuple[Agent, rows.DayRow, str]]  # (agent, validated day, the WFM's hash of it)
+
+
+def _plan(agent: Agent, day: rows.DayRow, content_hash: str) -> DayPlan:
     return DayPlan(
         agent=agent,
         date=day.date,
         published=day.published,
         note=day.note,
-        activities=[
-            ActivitySpec(
-                activity_code_id=codes[a.code],
-                start=a.start,
-                end=a.end,
-                note=a.note,
-                source=ActivitySource.WFM,
-            )
-            for a in day.activities
-        ],
+        wfm_hash=content_hash,
+        activities=list(day.activities),
     )
 
 
-def _apply_days(
-    batch: list[rows.DayRow], agents: dict[str, Agent], codes: dict[str, int], issues: _Issues
-) -> None:
+def _apply_days(batch: _Batch, issues: _Issues) -> None:
     """One transaction for the batch; if the schedules service refuses it (an overlap with a day
     outside the export, say), day by day, skipping the ones it refuses."""
     try:
         with transaction.atomic():
-            _write(batch, agents, codes, issues)
+            _write(batch, issues)
         return
     except ApplicationError:
         pass
-    for day in batch:
+    for agent, day, content_hash in batch:
         try:
             with transaction.atomic():
-                _write([day], agents, codes, issues)
+                _write([(agent, day, content_hash)], issues)
         except ApplicationError as exc:
-            issues.skip("schedules", f"{day.agent}/{day.date}", exc.detail)
+            issues.skip("schedules", f"{agent.external_id}/{day.date}", exc.detail)
 
 
-def _write(
-    batch: list[rows.DayRow], agents: dict[str, Agent], codes: dict[str, int], issues: _Issues
-) -> None:
+def _write(batch: _Batch, issues: _Issues) -> None:
     result = schedule_days_apply(
-        plans=[_plan(day, agents[day.agent], codes) for day in batch],
+        plans=[_plan(agent, day, content_hash) for agent, day, content_hash in batch],
         source=ActivitySource.WFM,
         reason="WFM sync",
     )
-    days = {
-        (d.agent_id, d.date): d
-        for d in ScheduleDay.objects.filter(
-            agent__in=[agents[day.agent] for day in batch], date__in={day.date for day in batch}
-        )
-    }
-    stamped = []
-    for day in batch:
-        row = days[(agents[day.agent].pk, day.date)]
-        row.wfm_hash = day.content_hash
-        stamped.append(row)
-    ScheduleDay.objects.bulk_update(stamped, ["wfm_hash"], batch_size=1000)
-    issues.counts.update(days_changed=len(result.changes), days_notified=result.notified_days)
+    issues.counts.update(days_changed=result.days_written, days_notified=result.notified_days)

@@ -519,6 +519,7 @@ def test_a_supervisor_adds_a_rule_for_its_own_organisation(supervisor, org, outs
 
 def test_the_journal_is_read_only(supervisor, agent):
     _workday(agent)
+    shift(agent, DAY, ("PHONE", "09:00", "17:00"))  # the WFM's day is journalled once it changes
     change = ScheduleChange.objects.get(agent=agent)
     client = _admin(supervisor)
 

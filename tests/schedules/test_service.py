@@ -2,7 +2,7 @@ import datetime as dt
 
 import pytest
 import time_machine
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 
 from em_agent.exceptions import ApplicationError
 from notifications.models import Notification
@@ -40,7 +40,7 @@ def _adjusted(agent):
     )
 
 
-def test_a_published_future_day_is_written_and_journalled_and_its_first_publication_is_silent(agent):
+def test_a_published_future_day_is_written_and_its_first_publication_is_silent(agent):
     result = shift(
         agent, DAY, ("PHONE", "09:00", "12:30"), ("LUNCH", "12:30", "13:00"), ("PHONE", "13:00", "17:30")
     )
@@ -55,13 +55,28 @@ def test_a_published_future_day_is_written_and_journalled_and_its_first_publicat
         ("12:30", "13:00"),
         ("13:00", "17:30"),
     ]
-    assert len(result.changes) == 1
-    assert result.changes[0].before["activities"] == []
-    assert [a["id"] for a in result.changes[0].after["activities"]] == [a.pk for a in activities]
+    assert (day.first_start, day.last_end) == (activities[0].start, activities[-1].end)
+    # A day the WFM creates replaced nothing: not journalled (the sync's run records it).
+    assert result.days_written == 1 and result.changes == []
     assert _adjusted(agent) == []  # a newly published day is a green dot, not an adjustment
 
-    shift(agent, DAY, ("PHONE", "09:00", "12:30"), ("LUNCH", "12:30", "13:00"), ("PHONE", "13:00", "17:00"))
+    result = shift(
+        agent, DAY, ("PHONE", "09:00", "12:30"), ("LUNCH", "12:30", "13:00"), ("PHONE", "13:00", "17:00")
+    )
     assert _adjusted(agent) == [{"date": "2026-12-03"}]
+    (change,) = result.changes
+    assert [a["id"] for a in change.before["activities"]] == [a.pk for a in activities]
+    assert [a["id"] for a in change.after["activities"]] == [a.pk for a in _day(agent)[1]]
+    assert change.after["activities"][-1]["end"] == local(agent, DAY, "17:00").astimezone(dt.UTC).isoformat()
+
+
+def test_a_day_someone_other_than_the_wfm_creates_is_journalled(agent):
+    result = schedule_days_apply(plans=[_plan(agent, DAY, ("PHONE", "09:00", "17:00"))], source="supervisor")
+
+    (change,) = result.changes
+    assert change.before == {"published": False, "note": "", "activities": []}
+    assert [a["id"] for a in change.after["activities"]] == [Activity.objects.get().pk]
+    assert _adjusted(agent) == [{"date": "2026-12-03"}]  # a shift added to a published day
 
 
 def test_the_same_day_again_changes_nothing_and_tells_nobody(agent):
@@ -70,15 +85,16 @@ def test_the_same_day_again_changes_nothing_and_tells_nobody(agent):
 
     result = shift(agent, DAY, ("PHONE", "09:00", "17:00"))
 
-    assert result.changes == []
+    assert result.changes == [] and result.days_written == 0
     assert [a.pk for a in _day(agent)[1]] == [a.pk for a in before]  # not even rewritten
-    assert ScheduleChange.objects.count() == 1
     assert _adjusted(agent) == []
 
 
 def test_a_change_to_a_past_or_unpublished_day_is_silent(agent):
     shift(agent, dt.date(2026, 11, 30), ("PHONE", "09:00", "17:00"))  # yesterday in Amsterdam
     shift(agent, DAY, ("PHONE", "09:00", "17:00"), published=False)
+    shift(agent, dt.date(2026, 11, 30), ("PHONE", "10:00", "17:00"))
+    shift(agent, DAY, ("PHONE", "10:00", "17:00"), published=False)
 
     assert _adjusted(agent) == []
     assert ScheduleChange.objects.count() == 2
@@ -217,17 +233,59 @@ def test_dst_day_activities_keep_their_wall_clock_times(agent):
     assert activity.end.astimezone(agent.zone).isoformat() == "2026-10-25T07:00:00+01:00"
 
 
-def test_the_database_refuses_an_overlap_the_service_did_not_see(postgres, agent):
-    shift(agent, DAY, ("PHONE", "09:00", "17:00"))
-    day, (activity,) = _day(agent)
+def test_the_database_refuses_days_that_overlap_whoever_writes_them(postgres, agent):
+    shift(agent, DAY, ("NIGHT", "22:00", "06:00"))
+    shift(agent, DAY + dt.timedelta(days=1), ("PHONE", "09:00", "17:00"))
+    next_day = ScheduleDay.objects.get(agent=agent, date=DAY + dt.timedelta(days=1))
+
     with pytest.raises(IntegrityError), transaction.atomic():
+        ScheduleDay.objects.filter(pk=next_day.pk).update(first_start=local(agent, next_day.date, "05:00"))
+    with pytest.raises(IntegrityError), transaction.atomic():
+        ScheduleDay.objects.filter(pk=next_day.pk).update(last_end=next_day.first_start)  # an empty span
+
+
+def test_the_database_refuses_an_activity_on_another_agents_day(postgres, agent, teammate):
+    shift(agent, DAY, ("PHONE", "09:00", "12:00"))
+    day, (activity,) = _day(agent)
+
+    with pytest.raises(IntegrityError), transaction.atomic():
+        connection.cursor().execute("SET CONSTRAINTS activity_day_of_agent IMMEDIATE")  # not at commit
         Activity.objects.create(
-            agent=agent,
+            agent=teammate,
             day=day,
             activity_code_id=activity.activity_code_id,
-            start=local(agent, DAY, "16:00"),
-            end=local(agent, DAY, "18:00"),
+            start=local(agent, DAY, "13:00"),
+            end=local(agent, DAY, "14:00"),
         )
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_writers_of_neighbouring_days_cannot_make_them_overlap(postgres, agent):
+    # Each writer locks only its own day and sees the other's old version: the days' exclusion
+    # constraint is what refuses the second.
+    for attempt in range(3):
+        ScheduleDay.objects.filter(agent=agent).delete()
+        shift(agent, DAY, ("NIGHT", "22:00", "02:00"))
+        shift(agent, DAY + dt.timedelta(days=1), ("PHONE", "09:00", "17:00"))
+        outcomes = []
+
+        def write(date, start, end, outcomes=outcomes):
+            def call():
+                try:
+                    shift(agent, date, ("NIGHT" if date == DAY else "PHONE", start, end))
+                    outcomes.append("written")
+                except ApplicationError as exc:
+                    outcomes.append(exc.code)
+
+            return call
+
+        run_together([write(DAY, "22:00", "07:00"), write(DAY + dt.timedelta(days=1), "06:00", "17:00")])
+        assert sorted(outcomes) == ["overlap", "written"], attempt
+        night, morning = (
+            list(Activity.objects.filter(agent=agent, day__date=date))
+            for date in (DAY, DAY + dt.timedelta(days=1))
+        )
+        assert night[0].end <= morning[0].start
 
 
 def _plan(agent, date, *blocks, **kwargs):
