@@ -453,6 +453,25 @@ def table_writes(db_url: str) -> dict[str, tuple[int, int, int]]:
     return {name: (ins, upd, dele) for name, ins, upd, dele in rows}
 
 
+def postmaster_reaped_cpu() -> float:
+    """CPU seconds of the postmaster's children that have ended (cutime + cstime)."""
+    for pid, (comm, _seconds) in cpu_snapshot().items():
+        if comm != "postgres":
+            continue
+        with open(f"/proc/{pid}/stat", "rb") as stat:
+            text = stat.read()
+        fields = text[text.rindex(b")") + 2 :].split()
+        parent = int(fields[1])
+        try:
+            with open(f"/proc/{parent}/comm") as handle:
+                if handle.read().strip() == "postgres":
+                    continue  # a backend, not the postmaster
+        except OSError:
+            continue
+        return (int(fields[13]) + int(fields[14])) / os.sysconf("SC_CLK_TCK")
+    return 0.0
+
+
 def backend_gone(db_url: str, pid: int, timeout: float = 10.0) -> None:
     import psycopg
 
@@ -485,7 +504,7 @@ def run_sync(
     if profile and args.cprofile:
         argv += ["--cprofile", str(Path(args.cprofile).resolve())]
     before_writes = table_writes(db_url)
-    before, busy_before = cpu_snapshot(), machine_busy()
+    before, busy_before, reaped_before = cpu_snapshot(), machine_busy(), postmaster_reaped_cpu()
     started = time.perf_counter()
     proc = children.start(name, argv, env=env, log_path=workdir / f"{name.replace(' ', '_')}.log")
     sampler = MemorySampler([proc.pid], interval=0.2)
@@ -522,6 +541,11 @@ def run_sync(
         result.cpu["postgres (its backend)"] = data["backend_cpu_seconds"]
         result.phases, result.sql = data["phases"], data["sql"]
         backend_gone(db_url, data["backend_pid"])
+        # The writer threads' connections (and autovacuum workers) ended during the run: their CPU
+        # is in the postmaster's count of its reaped children, with the sync's own backend's.
+        result.cpu["postgres (backends that ended: the writers', autovacuum)"] = max(
+            0.0, postmaster_reaped_cpu() - reaped_before - data["backend_cpu_seconds"]
+        )
     elif result.status == "not run":
         result.status = f"child exited {proc.returncode} without a result (see its log)"
     result.cpu["everything else"] = max(0.0, busy - sum(result.cpu.values()))

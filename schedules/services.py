@@ -210,11 +210,23 @@ class _Day(NamedTuple):
 
 
 @dataclass(slots=True)
-class _Row:
-    """An activity as the day will hold it; `id` None until a new one is written (SQLite)."""
+class _Change:
+    """A day whose content changes: what it keeps and what is new (specs carrying ids; a new one's
+    id is None until it is known), and, when journalled, what it was."""
 
-    spec: ActivitySpec
-    id: int | None
+    plan: DayPlan
+    day: _Day | None  # None: a new day
+    values: bulk.DayValues
+    kept: list[ActivitySpec]
+    created: list[ActivitySpec]
+    before: DaySnapshot | None  # None: not journalled (a day the WFM creates)
+
+    def final(self) -> list[ActivitySpec]:
+        return sorted(self.kept + self.created, key=_start)
+
+
+def _start(spec: ActivitySpec) -> dt.datetime:
+    return spec.start
 
 
 def schedule_days_apply(
@@ -294,14 +306,11 @@ def _apply(
     ):
         current[day_id].append(_Current(pk, code_id, start, end, note, activity_source))
 
-    new_days: list[tuple[DayPlan, bulk.DayValues, list[_Row]]] = []
-    changed: list[tuple[DayPlan, _Day, bulk.DayValues, list[_Row]]] = []
-    hash_only: list[tuple[int, str]] = []
-    inserts: list[tuple[DayPlan, list[_Row]]] = []  # each day's new activities
-    updates: list[tuple[int, DayPlan, _Row]] = []
+    changes: list[_Change] = []
+    hash_only: list[tuple[int, str]] = []  # (day id, hash) of days whose content stays
+    updates: list[tuple[int, DayPlan, ActivitySpec]] = []
     removed: list[int] = []
-    journal: list[tuple[DayPlan, DaySnapshot, bool, str, list[_Row]]] = []
-    news: list[tuple[DayPlan, list[_Row]]] = []  # visible changes the agent hears of, unless past
+    news: list[_Change] = []  # visible changes the agent hears of, unless all in the past
     for plan in plans:
         day = days.get((plan.agent.pk, plan.date))
         if plan.expected_updated_at is not None and (
@@ -312,64 +321,76 @@ def _apply(
                 _("This day's schedule was changed by someone else meanwhile. Reload it and try again."),
                 status_code=status.HTTP_409_CONFLICT,
             )
-        before: DaySnapshot = (
-            {"published": False, "note": "", "activities": []}
-            if day is None
-            else {
+        if day is None:
+            before: DaySnapshot = {"published": False, "note": "", "activities": []}
+            published = bool(plan.published)
+            note = plan.note or ""
+            kept: list[ActivitySpec] = []
+            created = (
+                list(plan.activities)
+                if reverts or all(spec.id is None for spec in plan.activities)
+                else [spec._replace(id=None) for spec in plan.activities]
+            )
+            # Against nothing, any content is a change, and one the agent can see.
+            same = not (published or note or created)
+            visible = not same
+        else:
+            before = {
                 "published": day.published,
                 "note": day.note,
                 "activities": [_snapshot_activity(a, id=a.id) for a in current[day.id]],
             }
-        )
-        published = before["published"] if plan.published is None else plan.published
-        note = before["note"] if plan.note is None else plan.note
-        wfm_hash = plan.wfm_hash if plan.wfm_hash is not None else (day.wfm_hash if day else "")
-        if day is None:
-            rows = [_Row(spec, spec.id if reverts else None) for spec in plan.activities]
-            final = sorted(rows, key=lambda row: row.spec.start)
-            # Against nothing, any content is a change, and one the agent can see.
-            same = not (published or note or final)
-            visible = not same
-        else:
-            kept, rows, updated, gone = _match_activities(plan, current[day.id], reverts=bool(reverts))
-            final = sorted(kept + rows, key=lambda row: row.spec.start)
-            same = _content(before) == (published, note, sorted(_spec_content(row.spec) for row in final))
+            published = day.published if plan.published is None else plan.published
+            note = day.note if plan.note is None else plan.note
+            kept, created, updated, gone = _match_activities(plan, current[day.id], reverts=bool(reverts))
+            after = [*kept, *created]
+            same = _content(before) == (published, note, sorted(_spec_content(spec) for spec in after))
             visible = _content(before, with_source=False) != (
                 published,
                 note,
-                sorted(_spec_content(row.spec, with_source=False) for row in final),
+                sorted(_spec_content(spec, with_source=False) for spec in after),
             )
+        wfm_hash = plan.wfm_hash if plan.wfm_hash is not None else (day.wfm_hash if day else "")
         if same:
             if day is None and plan.wfm_hash:
                 # An empty day the WFM lists: kept with its hash, so the next run sees it unchanged.
-                new_days.append((plan, _day_values(plan, published, note, final, now, wfm_hash), final))
+                values = _day_values(plan, published, note, [], now, wfm_hash)
+                changes.append(_Change(plan, None, values, [], [], None))
             elif day is not None and wfm_hash != day.wfm_hash:
                 hash_only.append((day.id, wfm_hash))
             continue
         result.days_written += 1
-        values = _day_values(plan, published, note, final, now, wfm_hash)
-        inserts.append((plan, rows))
-        if day is None:
-            new_days.append((plan, values, final))
-        else:
-            changed.append((plan, day, values, final))
-            updates.extend((day.id, plan, row) for row in updated)
+        journalled = day is not None or source != ActivitySource.WFM
+        change = _Change(
+            plan,
+            day,
+            _day_values(plan, published, note, sorted([*kept, *created], key=_start), now, wfm_hash),
+            kept,
+            created,
+            before if journalled else None,
+        )
+        changes.append(change)
+        if day is not None:
+            updates.extend((day.id, plan, spec) for spec in updated)
             removed.extend(gone)
-        if day is not None or source != ActivitySource.WFM:
-            journal.append((plan, before, published, note, final))
-        was_published = day.published if day else False
         # A day the WFM publishes for the first time is news in the calendar (the green dot), not an
         # adjustment: a first sync must not send an agent thirty-five notifications. Anyone else's
         # change to a published day (a supervisor adding a shift) is one.
+        was_published = day.published if day else False
         if visible and (was_published or (published and source != ActivitySource.WFM)):
-            news.append((plan, final))
-    if not new_days and not changed and not hash_only:
+            news.append(change)
+    if not changes and not hash_only:
         return result
 
     # Ids for the new activities the journal names (on PostgreSQL; SQLite's insert returns them).
-    named = [row for _plan, _before, _published, _note, final in journal for row in final if row.id is None]
-    for row, pk in zip(named, bulk.activity_ids_allocate(len(named)), strict=False):
-        row.id = pk
+    to_journal = [change for change in changes if change.before is not None]
+    allocated = iter(bulk.activity_ids_allocate(sum(_unnamed(change.created) for change in to_journal)))
+    for change in to_journal:
+        if _unnamed(change.created):
+            change.created = [
+                spec if spec.id is not None else spec._replace(id=next(allocated, None))
+                for spec in change.created
+            ]
     try:
         with transaction.atomic():  # a savepoint: the overlap below must not poison the caller's transaction
             deferred = connection.vendor == "postgresql"
@@ -378,31 +399,41 @@ def _apply(
                 connection.cursor().execute("SET CONSTRAINTS schedule_day_no_overlap DEFERRED")
             # In (agent, date) order, as the locks are taken: two writers creating the same days wait
             # for each other instead of deadlocking.
-            created = bulk.days_insert(sorted((values for _plan, values, _final in new_days), key=_day_order))
-            if created is None:
+            created_ids = bulk.days_insert(
+                sorted((change.values for change in changes if change.day is None), key=_day_order)
+            )
+            if created_ids is None:
                 raise _DaysCreatedMeanwhile
-            day_ids = {key: day.id for key, day in days.items()} | created
-            bulk.days_update([(day.id, values) for _plan, day, values, _final in changed])
+            day_ids = {key: day.id for key, day in days.items()} | created_ids
+            bulk.days_update([(change.day.id, change.values) for change in changes if change.day is not None])
             bulk.days_set_hash(hash_only)
             bulk.activities_delete(removed)
-            bulk.activities_update([_activity_values(plan, day, row) for day, plan, row in updates])
-            new_rows = [row for _plan, rows in inserts for row in rows]
-            new_ids = bulk.activities_insert(
-                [
-                    _activity_values(plan, day_id, row)
-                    for plan, rows in inserts
-                    for day_id in (day_ids[(plan.agent.pk, plan.date)],)
-                    for row in rows
-                ]
+            bulk.activities_update([_activity_values(plan, day_id, spec) for day_id, plan, spec in updates])
+            new_ids = iter(
+                bulk.activities_insert(
+                    [
+                        _activity_values(change.plan, day_id, spec)
+                        for change in changes
+                        for day_id in (day_ids[(change.plan.agent.pk, change.plan.date)],)
+                        for spec in change.created
+                    ]
+                )
             )
-            for row, new_id in zip(new_rows, new_ids, strict=True):
-                row.id = row.id or new_id
+            for change in changes:
+                ids = [next(new_ids) for _spec in change.created]
+                if change.before is not None and _unnamed(change.created):  # SQLite: ids known now
+                    change.created = [
+                        spec._replace(id=new_id) if spec.id is None else spec
+                        for spec, new_id in zip(change.created, ids, strict=True)
+                    ]
             if deferred:
                 connection.cursor().execute("SET CONSTRAINTS schedule_day_no_overlap IMMEDIATE")
             else:
                 _check_no_overlap_across_days(
-                    [(plan, day_ids[(plan.agent.pk, plan.date)], final) for plan, _v, final in new_days]
-                    + [(plan, day.id, final) for plan, day, _v, final in changed]
+                    [
+                        (change.plan, day_ids[(change.plan.agent.pk, change.plan.date)], change)
+                        for change in changes
+                    ]
                 )
     except IntegrityError as exc:
         # The exclusion constraint (PostgreSQL): an overlap with an activity of a neighbouring day.
@@ -413,38 +444,44 @@ def _apply(
     result.changes = ScheduleChange.objects.bulk_create(
         [
             ScheduleChange(
-                agent_id=plan.agent.pk,
-                date=plan.date,
+                agent_id=change.plan.agent.pk,
+                date=change.plan.date,
                 source=source,
                 actor=actor,
                 reason=reason[:500],
-                before=before,
+                before=change.before,
                 after={
-                    "published": published,
-                    "note": note,
-                    "activities": [_snapshot_activity(row.spec, id=row.id or 0) for row in final],
+                    "published": change.values.published,
+                    "note": change.values.note,
+                    "activities": [_snapshot_activity(spec, id=spec.id or 0) for spec in change.final()],
                 },
-                reverts=(reverts or {}).get((plan.agent.pk, plan.date)),
+                reverts=(reverts or {}).get((change.plan.agent.pk, change.plan.date)),
                 created_at=now,
             )
-            for plan, before, published, note, final in journal
+            for change in to_journal
         ],
         batch_size=2000,
     )
     if notify:
         today = {}
         items = []
-        for plan, final in news:
-            agent = plan.agent
+        for change in news:
+            agent, date = change.plan.agent, change.plan.date
             if agent.pk not in today:
                 today[agent.pk] = now.astimezone(agent.zone).date()
             # Not all in the past: today or later, or yesterday's night shift still running.
-            if plan.date >= today[agent.pk] or any(row.spec.end > now for row in final):
-                items.append((agent, {"date": plan.date.isoformat()}))
+            if date >= today[agent.pk] or (
+                change.values.last_end is not None and change.values.last_end > now
+            ):
+                items.append((agent, {"date": date.isoformat()}))
         if items:
             notify_each(kind="schedule_adjusted", items=items)
         result.notified_days = len(items)
     return result
+
+
+def _unnamed(specs: list[ActivitySpec]) -> int:
+    return sum(1 for spec in specs if spec.id is None)
 
 
 def _spec_content(spec: ActivitySpec, *, with_source: bool = True) -> tuple:
@@ -463,32 +500,33 @@ def _day_order(values: bulk.DayValues) -> tuple[int, dt.date]:
 
 
 def _day_values(
-    plan: DayPlan, published: bool, note: str, final: list[_Row], now: dt.datetime, wfm_hash: str
+    plan: DayPlan, published: bool, note: str, final: list[ActivitySpec], now: dt.datetime, wfm_hash: str
 ) -> bulk.DayValues:
+    """`final`: the day's activities in order of start (so, not overlapping, the last ends last)."""
     return bulk.DayValues(
         agent_id=plan.agent.pk,
         date=plan.date,
         published=published,
         note=note,
         # The day's span: on PostgreSQL no two days of an agent may overlap (migration 0008).
-        first_start=min((row.spec.start for row in final), default=None),
-        last_end=max((row.spec.end for row in final), default=None),
+        first_start=final[0].start if final else None,
+        last_end=final[-1].end if final else None,
         updated_at=now,
         wfm_hash=wfm_hash,
     )
 
 
-def _activity_values(plan: DayPlan, day_id: int, row: _Row) -> bulk.ActivityValues:
-    spec = row.spec
+def _activity_values(plan: DayPlan, day_id: int, spec: ActivitySpec) -> bulk.ActivityValues:
     return bulk.ActivityValues(
-        row.id, plan.agent.pk, day_id, spec.activity_code_id, spec.start, spec.end, spec.note, spec.source
+        spec.id, plan.agent.pk, day_id, spec.activity_code_id, spec.start, spec.end, spec.note, spec.source
     )
 
 
 def _match_activities(
     plan: DayPlan, current: list[_Current], *, reverts: bool
-) -> tuple[list[_Row], list[_Row], list[_Row], list[int]]:
-    """Which of the day's rows stay (kept, some of them updated), which are new, which go.
+) -> tuple[list[ActivitySpec], list[ActivitySpec], list[ActivitySpec], list[int]]:
+    """Which of the day's rows stay (kept, some of them updated), which are new, which go; each as a
+    spec carrying the id it will have (None: a new row).
 
     An activity keeps its row, and so its id, when the plan names that id, or when the plan has an
     activity of the same code and times: what points at it (a pending request to edit or cancel it,
@@ -498,9 +536,9 @@ def _match_activities(
     by_content: dict[tuple, list[_Current]] = defaultdict(list)
     for activity in current:
         by_content[(activity.activity_code_id, activity.start, activity.end)].append(activity)
-    kept: list[_Row] = []
-    updated: list[_Row] = []
-    created: list[_Row] = []
+    kept: list[ActivitySpec] = []
+    updated: list[ActivitySpec] = []
+    created: list[ActivitySpec] = []
     taken: set[int] = set()
     unnamed: list[ActivitySpec] = []
     for spec in plan.activities:
@@ -508,7 +546,7 @@ def _match_activities(
             taken.add(spec.id)
             kept.append(_keep(by_id[spec.id], spec, updated))
         elif spec.id is not None and reverts:
-            created.append(_Row(spec, spec.id))
+            created.append(spec)
         else:
             unnamed.append(spec)
     for spec in unnamed:
@@ -517,13 +555,13 @@ def _match_activities(
             taken.add(same[0].id)
             kept.append(_keep(same[0], spec, updated))
         else:
-            created.append(_Row(spec, None))
+            created.append(spec._replace(id=None))
     removed = [activity.id for activity in current if activity.id not in taken]
     return kept, created, updated, removed
 
 
-def _keep(activity: _Current, spec: ActivitySpec, updated: list[_Row]) -> _Row:
-    row = _Row(spec, activity.id)
+def _keep(activity: _Current, spec: ActivitySpec, updated: list[ActivitySpec]) -> ActivitySpec:
+    spec = spec._replace(id=activity.id)
     if (activity.activity_code_id, activity.start, activity.end, activity.note, activity.source) != (
         spec.activity_code_id,
         spec.start,
@@ -531,26 +569,26 @@ def _keep(activity: _Current, spec: ActivitySpec, updated: list[_Row]) -> _Row:
         spec.note,
         spec.source,
     ):
-        updated.append(row)
-    return row
+        updated.append(spec)
+    return spec
 
 
-def _check_no_overlap_across_days(days: list[tuple[DayPlan, int, list[_Row]]]) -> None:
+def _check_no_overlap_across_days(days: list[tuple[DayPlan, int, _Change]]) -> None:
     """Overlap between days (a night shift running into the next morning), where no exclusion
     constraint checks it (SQLite, the demo's database): each agent's changed days as written, with
     the untouched activities around them, sorted and compared pairwise."""
-    by_agent: dict[int, list[tuple[int, list[_Row]]]] = defaultdict(list)
-    for plan, day_id, final in days:
-        by_agent[plan.agent.pk].append((day_id, final))
+    by_agent: dict[int, list[tuple[int, _Change]]] = defaultdict(list)
+    for plan, day_id, change in days:
+        by_agent[plan.agent.pk].append((day_id, change))
     for agent_id, agent_days in by_agent.items():
-        written = [(row.spec.start, row.spec.end) for _day_id, final in agent_days for row in final]
+        written = [(spec.start, spec.end) for _day_id, change in agent_days for spec in change.final()]
         if not written:
             continue
         earliest = min(start for start, _end in written) - MAX_ACTIVITY_LENGTH
         latest = max(end for _start, end in written) + MAX_ACTIVITY_LENGTH
         untouched = (
             Activity.objects.filter(agent_id=agent_id, start__lt=latest, end__gt=earliest)
-            .exclude(day_id__in=[day_id for day_id, _final in agent_days])
+            .exclude(day_id__in=[day_id for day_id, _change in agent_days])
             .values_list("start", "end")
         )
         ordered = sorted([*written, *untouched])

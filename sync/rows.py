@@ -197,6 +197,16 @@ def _local(date: dt.date, hhmm: object, zone: zoneinfo.ZoneInfo) -> dt.datetime:
     return instant
 
 
+def _at(date: dt.date, midnight: dt.datetime | None, hhmm: object, zone: zoneinfo.ZoneInfo) -> dt.datetime:
+    """`_local` with the date's `_utc_midnight` looked up once per day, not per time."""
+    minutes = _MINUTES.get(hhmm) if isinstance(hhmm, str) else None
+    if minutes is None:
+        raise BadRow(f"time {str(hhmm)[:10]!r} is not HH:MM")
+    if midnight is not None:
+        return midnight + _AFTER_MIDNIGHT[minutes]
+    return _local(date, hhmm, zone)
+
+
 def day_key(row: object, *, agents: Mapping[str, object]) -> tuple[str, dt.date]:
     """Whose day and which: `agents` are the external ids the sync feeds."""
     if not isinstance(row, dict):
@@ -216,7 +226,6 @@ def day_content(row: dict, zone: zoneinfo.ZoneInfo) -> tuple[str, str]:
     one is skipped before it is, and validation reads this JSON back."""
     content = json.dumps(
         {key: row[key] for key in ("published", "note", "activities") if key in row},
-        sort_keys=True,
         separators=(",", ":"),
         ensure_ascii=False,
     )
@@ -244,6 +253,7 @@ def _day(
         raise BadRow(f"activities is not a list of at most {MAX_ACTIVITIES_PER_DAY}")
     activities = []
     next_day = date + dt.timedelta(days=1)
+    midnight, next_midnight = _utc_midnight(zone, date), _utc_midnight(zone, next_day)
     for entry in raw:
         if not isinstance(entry, dict):
             raise BadRow("an activity is not an object")
@@ -251,11 +261,14 @@ def _day(
         if not isinstance(code, str) or code not in codes:
             raise BadRow(f"unknown activity code {str(code)[:40]!r}")
         start_text, end_text = entry.get("start"), entry.get("end")
-        start = _local(date, start_text, zone)
+        start = _at(date, midnight, start_text, zone)
         if not isinstance(end_text, str) or end_text not in _MINUTES:
             raise BadRow(f"time {str(end_text)[:10]!r} is not HH:MM")
         # An end at or before the start is on the next day (a night shift).
-        end = _local(date if end_text > start_text else next_day, end_text, zone)  # type: ignore[operator]
+        if end_text > str(start_text):  # both HH:MM by now
+            end = _at(date, midnight, end_text, zone)
+        else:
+            end = _at(next_day, next_midnight, end_text, zone)
         if end - start > dt.timedelta(hours=24) or end <= start:
             raise BadRow(f"the activity at {entry.get('start')} lasts longer than 24 hours")
         note = entry.get("note", "")

@@ -9,8 +9,11 @@ the next run finishes the work (unchanged days are found by their content hash a
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import logging
+import queue
+import threading
 import zoneinfo
 from collections import Counter
 from contextlib import contextmanager
@@ -33,6 +36,8 @@ logger = logging.getLogger(__name__)
 
 # Days per transaction: large enough to be set-based, small enough that a lock is short.
 BATCH_DAYS = 2000
+# Threads writing batches at once (bench/sync.py: 2 on a 2-core machine).
+WRITERS = 2
 _LOCK_NAMESPACE = 0x5750  # "WP": the sync's advisory locks, keyed by organisation id
 _LOCAL_SOURCES = [
     ActivitySource.REQUEST,
@@ -53,6 +58,10 @@ class _Issues:
             SyncIssue(run=self.run, section=section, reference=reference[:200], reason=reason[:500])
         )
         self.counts[f"{section}_skipped"] += 1
+
+    def merge(self, other: _Issues) -> None:
+        self.rows.extend(other.rows)
+        self.counts.update(other.counts)
 
     def conflict(self, reference: str, reason: str) -> None:
         self.rows.append(
@@ -423,28 +432,29 @@ def _sync_schedules(
     local_since = _local_changes_since_last_sync(organization) if changed else {}
     by_pk = {agent.pk: agent for agent in agents.values()}
     batch: list[tuple[Agent, rows.DayRow, str]] = []
-    for agent_id, date, content, content_hash in changed:
-        agent = by_pk[agent_id]
-        local_source = local_since.get((agent_id, date))
-        if local_source is not None:
-            issues.conflict(
-                f"{agent.external_id}/{date}",
-                f"changed here ({local_source}) since the last sync: the local change is kept",
-            )
-            continue
-        try:
-            day = rows.day_row_from_content(
-                agent.external_id, date, content, zone=zone_of[agent.external_id], codes=codes
-            )
-        except rows.BadRow as exc:
-            issues.skip("schedules", f"{agent.external_id}/{date}", str(exc))
-            continue
-        batch.append((agent, day, content_hash))
-        if len(batch) >= BATCH_DAYS:
-            _apply_days(batch, issues)
-            batch = []
-    if batch:
-        _apply_days(batch, issues)
+    with _BatchWriter(issues) as writer:
+        for agent_id, date, content, content_hash in changed:
+            agent = by_pk[agent_id]
+            local_source = local_since.get((agent_id, date))
+            if local_source is not None:
+                issues.conflict(
+                    f"{agent.external_id}/{date}",
+                    f"changed here ({local_source}) since the last sync: the local change is kept",
+                )
+                continue
+            try:
+                day = rows.day_row_from_content(
+                    agent.external_id, date, content, zone=zone_of[agent.external_id], codes=codes
+                )
+            except rows.BadRow as exc:
+                issues.skip("schedules", f"{agent.external_id}/{date}", str(exc))
+                continue
+            batch.append((agent, day, content_hash))
+            if len(batch) >= BATCH_DAYS:
+                writer.submit(batch)
+                batch = []
+        if batch:
+            writer.submit(batch)
     Agent.objects.filter(pk__in=[agent.pk for agent in agents.values()]).update(last_synced_at=now)
 
 
@@ -482,6 +492,71 @@ def _plan(agent: Agent, day: rows.DayRow, content_hash: str) -> DayPlan:
         wfm_hash=content_hash,
         activities=list(day.activities),
     )
+
+
+class _BatchWriter:
+    """Writes the batches, each in its own transaction. On PostgreSQL, outside a caller's
+    transaction, `WRITERS` threads with their own connections do it while this one validates the
+    next batch: a batch spends about as long waiting for PostgreSQL (the COPY's indexes, the foreign
+    key checks at commit, the days' exclusion constraint) as in Python, and the machine has two
+    cores. Batches commit in any order; each is whole. A writer's error stops the rest (batches
+    not begun are dropped) and is raised when the block ends, or at the next `submit`."""
+
+    def __init__(self, issues: _Issues) -> None:
+        self.issues = issues
+        self.concurrent = connection.vendor == "postgresql" and not connection.in_atomic_block
+        self.queue: queue.Queue[_Batch | None] = queue.Queue(maxsize=WRITERS)
+        self.errors: list[BaseException] = []
+        self.threads: list[threading.Thread] = []
+        self.results: list[_Issues] = []
+
+    def __enter__(self) -> _BatchWriter:
+        return self
+
+    def __exit__(self, exc_type, exc, traceback) -> None:
+        self._stop(drop=exc_type is not None)
+        if exc_type is None and self.errors:
+            raise self.errors[0]
+
+    def submit(self, batch: _Batch) -> None:
+        if not self.concurrent:
+            _apply_days(batch, self.issues)
+            return
+        if self.errors:
+            raise self.errors[0]  # __exit__ stops the threads
+        if not self.threads:
+            self.threads = [threading.Thread(target=self._work, daemon=True) for _ in range(WRITERS)]
+            for thread in self.threads:
+                thread.start()
+        self.queue.put(batch)
+
+    def _stop(self, *, drop: bool) -> None:
+        if drop or self.errors:
+            with contextlib.suppress(queue.Empty):
+                while True:
+                    self.queue.get_nowait()
+        for _thread in self.threads:
+            self.queue.put(None)
+        for thread in self.threads:
+            thread.join()
+        self.threads = []
+        for result in self.results:
+            self.issues.merge(result)
+        self.results = []
+
+    def _work(self) -> None:
+        issues = _Issues(self.issues.run)
+        self.results.append(issues)
+        try:
+            while (batch := self.queue.get()) is not None:
+                if not self.errors:
+                    _apply_days(batch, issues)
+        except BaseException as exc:  # noqa: BLE001  (raised again in the sync's thread)
+            self.errors.append(exc)
+            while self.queue.get() is not None:  # let submit() and _stop() through
+                pass
+        finally:
+            connection.close()
 
 
 def _apply_days(batch: _Batch, issues: _Issues) -> None:

@@ -440,3 +440,68 @@ def test_without_the_option_a_new_agent_waits_for_the_night(
         agent_activate(agent=anna, code=code, address="127.0.0.1")
 
     assert not ScheduleDay.objects.exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_writer_threads_write_every_batch_whole_and_a_writers_crash_fails_the_run(
+    postgres, wfm_org, tmp_path, monkeypatch
+):
+    # Outside a caller's transaction (a worker, the command) batches go to writer threads.
+    import threading
+
+    wfm_sync(organization=wfm_org, connector=_export(tmp_path))
+    _activate_all(wfm_org)
+    monkeypatch.setattr(services, "BATCH_DAYS", 3)
+    real_apply, writers = services._apply_days, set()
+
+    def recorded(batch, issues):
+        writers.add(threading.current_thread().name)
+        return real_apply(batch, issues)
+
+    monkeypatch.setattr(services, "_apply_days", recorded)
+    run = wfm_sync(organization=wfm_org, connector=_export(tmp_path))
+
+    assert run.status == RunStatus.SUCCEEDED
+    assert run.counts["days_changed"] == 26 and ScheduleDay.objects.count() == 26
+    assert Activity.objects.count() == 78
+    assert writers and threading.main_thread().name not in writers
+
+    calls = []
+    real_write = services._write
+
+    def failing_write(batch, *args):
+        calls.append(len(batch))
+        if len(calls) == 4:
+            raise RuntimeError("the database went away")
+        return real_write(batch, *args)
+
+    monkeypatch.setattr(services, "_write", failing_write)
+    later = _schedule(
+        **{
+            f"{a}/{TODAY + dt.timedelta(days=n)}": _day(a, TODAY + dt.timedelta(days=n), start="08:00")
+            for a in ("A1", "A2")
+            for n in range(-3, 10)
+        }
+    )
+    failed = wfm_sync(organization=wfm_org, connector=_export(tmp_path, days=later))
+
+    assert failed.status == RunStatus.FAILED and "went away" in failed.error
+    starts = {
+        day.pk: sorted(a.start.astimezone(day.agent.zone).strftime("%H:%M") for a in day.activities.all())
+        for day in ScheduleDay.objects.select_related("agent")
+    }
+    assert all(
+        first in (["08:00", "12:00", "12:30"], ["09:00", "12:00", "12:30"]) for first in starts.values()
+    )
+    assert ["09:00", "12:00", "12:30"] in starts.values()  # not every batch was written
+
+    monkeypatch.setattr(services, "_write", real_write)
+    rerun = wfm_sync(organization=wfm_org, connector=_export(tmp_path, days=later))
+    assert rerun.status == RunStatus.SUCCEEDED
+    assert all(
+        a.start.astimezone(a.agent.zone).strftime("%H:%M") == "08:00"
+        for a in Activity.objects.select_related("agent").filter(
+            activity_code__code="PHONE", start__hour__lt=10
+        )
+    )
+    assert Activity.objects.count() == 78
