@@ -252,7 +252,14 @@ def copy_days(plans: list, *, now: dt.datetime) -> None:
             ScheduleDay,
             (
                 ScheduleDay(
-                    agent_id=p.agent.pk, date=p.date, published=p.published, note=p.note, updated_at=now
+                    agent_id=p.agent.pk,
+                    date=p.date,
+                    published=p.published,
+                    note=p.note,
+                    updated_at=now,
+                    # The day's span, as the service keeps it (the days' exclusion constraint).
+                    first_start=min((a.start for a in p.activities), default=None),
+                    last_end=max((a.end for a in p.activities), default=None),
                 )
                 for p in plans
             ),

@@ -12,11 +12,12 @@ Nothing here validates or decides: `schedules.services` does, and calls these in
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import NamedTuple
 
 import psycopg
-from django.db import connection
+from django.db import IntegrityError, connection
 
 from schedules.models import Activity, ScheduleDay, ScheduleRequest
 
@@ -47,14 +48,20 @@ def _postgresql() -> bool:
     return connection.vendor == "postgresql"
 
 
-def _cursor() -> psycopg.Cursor:
+@contextmanager
+def _cursor() -> Iterator[psycopg.Cursor]:
     """A cursor on Django's own connection (so in its transaction) that binds parameters on the
-    server: arrays go over as arrays instead of being quoted element by element in Python."""
+    server: arrays go over as arrays instead of being quoted element by element in Python. Its
+    errors are Django's (IntegrityError, OperationalError...), as from any other cursor."""
     connection.ensure_connection()
-    return psycopg.Cursor(connection.connection)
+    with connection.wrap_database_errors, psycopg.Cursor(connection.connection) as cursor:
+        yield cursor
 
 
-def days_lock(keys: Sequence[tuple[int, dt.date]]) -> list[tuple]:
+LockedDay = tuple[int, dt.date, int, bool, str, dt.datetime, str]
+
+
+def days_lock(keys: Sequence[tuple[int, dt.date]]) -> list[LockedDay]:
     """The existing days among (agent, date) keys, locked in (agent, date) order (two writers never
     deadlock): (agent_id, date, id, published, note, updated_at, wfm_hash)."""
     columns = ("agent_id", "date", "id", "published", "note", "updated_at", "wfm_hash")
@@ -107,8 +114,10 @@ def days_insert(rows: Sequence[DayValues]) -> dict[tuple[int, dt.date], int] | N
             )
             for pk, row in zip(ids, rows, strict=True):
                 copy.write_row((pk, *row))
-    except psycopg.errors.UniqueViolation:
-        return None
+    except IntegrityError as exc:
+        if isinstance(exc.__cause__, psycopg.errors.UniqueViolation):
+            return None
+        raise
     return {(row.agent_id, row.date): pk for pk, row in zip(ids, rows, strict=True)}
 
 

@@ -260,7 +260,7 @@ def schedule_days_apply(
     for plan in plans:
         _validate_plan(plan, codes)
     with transaction.atomic():
-        for _attempt in range(3):
+        for attempt in range(3):
             try:
                 # A savepoint: a lost race starts over from it. Lost races: a day this call meant to
                 # create was created meanwhile; or two writers' neighbouring days were checked for
@@ -271,11 +271,18 @@ def schedule_days_apply(
                         plans, source=source, actor=actor, reason=reason, notify=notify, reverts=reverts
                     )
             except _DaysCreatedMeanwhile:
-                continue
+                if attempt == 2:
+                    raise ApplicationError(
+                        "schedule_changed",
+                        _(
+                            "This day's schedule was changed by someone else meanwhile. Reload it and try again."
+                        ),
+                        status_code=status.HTTP_409_CONFLICT,
+                    ) from None
             except OperationalError as exc:
-                if not isinstance(exc.__cause__, psycopg.errors.DeadlockDetected):
+                if attempt == 2 or not isinstance(exc.__cause__, psycopg.errors.DeadlockDetected):
                     raise
-    raise RuntimeError("the days kept being changed by other writers meanwhile")
+    raise AssertionError("unreachable")  # pragma: no cover
 
 
 def _apply(
@@ -352,8 +359,9 @@ def _apply(
             )
         wfm_hash = plan.wfm_hash if plan.wfm_hash is not None else (day.wfm_hash if day else "")
         if same:
-            if day is None and plan.wfm_hash:
-                # An empty day the WFM lists: kept with its hash, so the next run sees it unchanged.
+            if day is None:
+                # An empty day is still created (a supervisor's new day, to fill in; a day off the
+                # WFM lists, with its hash, so the next run sees it unchanged), with nothing to tell.
                 values = _day_values(plan, published, note, [], now, wfm_hash)
                 changes.append(_Change(plan, None, values, [], [], None))
             elif day is not None and wfm_hash != day.wfm_hash:

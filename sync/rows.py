@@ -35,6 +35,8 @@ def _text(row: dict, key: str, *, max_length: int, required: bool = True) -> str
         raise BadRow(f"{key} is missing or not text")
     if len(value) > max_length:
         raise BadRow(f"{key} is longer than {max_length} characters")
+    if "\x00" in value:  # PostgreSQL keeps no NUL in text: the whole batch would fail
+        raise BadRow(f"{key} contains a NUL character")
     return value.strip() if key != "note" else value
 
 
@@ -220,15 +222,31 @@ def day_key(row: object, *, agents: Mapping[str, object]) -> tuple[str, dt.date]
         raise BadRow("date is not YYYY-MM-DD") from None
 
 
+def _canonical(row: dict) -> dict:
+    """The day as the sync compares it: its activities as [code, start, end, note] in order of
+    their times, so the same day in another form (activities or keys in another order, unknown keys
+    added) is the same day. Only its structure is checked here; `_day` checks the rest."""
+    raw = row.get("activities", [])
+    if not isinstance(raw, list) or len(raw) > MAX_ACTIVITIES_PER_DAY:
+        raise BadRow(f"activities is not a list of at most {MAX_ACTIVITIES_PER_DAY}")
+    activities = []
+    for entry in raw:
+        if not isinstance(entry, dict):
+            raise BadRow("an activity is not an object")
+        activities.append([entry.get("code"), entry.get("start"), entry.get("end"), entry.get("note", "")])
+    activities.sort(key=_by_times)
+    return {"published": row.get("published", False), "note": row.get("note", ""), "activities": activities}
+
+
+def _by_times(activity: list) -> tuple[str, str, str]:
+    return str(activity[1]), str(activity[2]), str(activity[0])
+
+
 def day_content(row: dict, zone: zoneinfo.ZoneInfo) -> tuple[str, str]:
-    """What the WFM says of the day as compact JSON, and its hash (with the agent's zone: the same
-    wall times in another zone are another day). Not validated: a day whose hash matches the stored
-    one is skipped before it is, and validation reads this JSON back."""
-    content = json.dumps(
-        {key: row[key] for key in ("published", "note", "activities") if key in row},
-        separators=(",", ":"),
-        ensure_ascii=False,
-    )
+    """The day as compact JSON (`_canonical`) and its hash, with the agent's zone (the same wall
+    times in another zone are another day). Cheap: a day whose hash matches the stored one is
+    skipped without being validated; validation reads this JSON back."""
+    content = json.dumps(_canonical(row), separators=(",", ":"), ensure_ascii=False)
     return content, hashlib.blake2b(f"{zone.key}\n{content}".encode(), digest_size=16).hexdigest()
 
 
@@ -242,25 +260,19 @@ def day_row(row: object, *, zone_of: Mapping[str, zoneinfo.ZoneInfo], codes: Map
     """`zone_of`: the activated agents the sync feeds, by external id, with their zones; `codes`:
     the organisation's activity codes and their ids."""
     agent, date = day_key(row, agents=zone_of)
-    return _day(agent, date, row, zone=zone_of[agent], codes=codes)  # type: ignore[arg-type]
+    return _day(agent, date, _canonical(row), zone=zone_of[agent], codes=codes)  # type: ignore[arg-type]
 
 
 def _day(
-    agent: str, date: dt.date, row: dict, *, zone: zoneinfo.ZoneInfo, codes: Mapping[str, int]
+    agent: str, date: dt.date, day: dict, *, zone: zoneinfo.ZoneInfo, codes: Mapping[str, int]
 ) -> DayRow:
-    raw = row.get("activities", [])
-    if not isinstance(raw, list) or len(raw) > MAX_ACTIVITIES_PER_DAY:
-        raise BadRow(f"activities is not a list of at most {MAX_ACTIVITIES_PER_DAY}")
+    """`day`: as `_canonical` gives it."""
     activities = []
     next_day = date + dt.timedelta(days=1)
     midnight, next_midnight = _utc_midnight(zone, date), _utc_midnight(zone, next_day)
-    for entry in raw:
-        if not isinstance(entry, dict):
-            raise BadRow("an activity is not an object")
-        code = entry.get("code")
+    for code, start_text, end_text, note in day["activities"]:
         if not isinstance(code, str) or code not in codes:
             raise BadRow(f"unknown activity code {str(code)[:40]!r}")
-        start_text, end_text = entry.get("start"), entry.get("end")
         start = _at(date, midnight, start_text, zone)
         if not isinstance(end_text, str) or end_text not in _MINUTES:
             raise BadRow(f"time {str(end_text)[:10]!r} is not HH:MM")
@@ -270,10 +282,9 @@ def _day(
         else:
             end = _at(next_day, next_midnight, end_text, zone)
         if end - start > dt.timedelta(hours=24) or end <= start:
-            raise BadRow(f"the activity at {entry.get('start')} lasts longer than 24 hours")
-        note = entry.get("note", "")
-        if not isinstance(note, str) or len(note) > MAX_NOTE:
-            note = _text(entry, "note", max_length=MAX_NOTE, required=False)  # raises the reason
+            raise BadRow(f"the activity at {start_text} lasts longer than 24 hours")
+        if not isinstance(note, str) or len(note) > MAX_NOTE or "\x00" in note:
+            note = _text({"note": note}, "note", max_length=MAX_NOTE, required=False)  # the reason
         activities.append(ActivitySpec(codes[code], start, end, note, _WFM))
     activities.sort(key=lambda a: a.start)
     for earlier, later in zip(activities, activities[1:], strict=False):
@@ -282,7 +293,7 @@ def _day(
     return DayRow(
         agent=agent,
         date=date,
-        published=_bool(row, "published", False),
-        note=_text(row, "note", max_length=MAX_NOTE, required=False),
+        published=_bool(day, "published", False),
+        note=_text(day, "note", max_length=MAX_NOTE, required=False),
         activities=tuple(activities),
     )

@@ -3,9 +3,11 @@ the schedules of activated agents for a window, each changed day replaced throug
 service (so the agent hears of a changed future day once, and of a past day never).
 
 A run is recorded with its counts and every row it skipped. Only one run per organisation at a
-time (a PostgreSQL advisory lock; a second one is recorded as skipped). Days are written in batches,
-each its own transaction that never splits a day: a run that dies leaves every day old or new, and
-the next run finishes the work (unchanged days are found by their content hash and not touched)."""
+time (a PostgreSQL advisory lock; a second one is recorded as skipped). The day rows are streamed
+and only the changed ones kept (a hash per day row); they are written in batches, each its own
+transaction that never splits a day (on PostgreSQL by writer threads while the next batch is
+validated): a run that dies leaves every day old or new, and the next run finishes the work
+(unchanged days are found by their hash and not touched)."""
 
 from __future__ import annotations
 
@@ -17,6 +19,7 @@ import threading
 import zoneinfo
 from collections import Counter
 from contextlib import contextmanager
+from types import TracebackType
 
 from django.conf import settings
 from django.contrib.auth.hashers import make_password
@@ -449,10 +452,13 @@ def _sync_schedules(
             except rows.BadRow as exc:
                 issues.skip("schedules", f"{agent.external_id}/{date}", str(exc))
                 continue
-            batch.append((agent, day, content_hash))
-            if len(batch) >= BATCH_DAYS:
+            # A batch ends between agents: an agent's days are in one transaction, so two writers
+            # never hold neighbouring days of one agent (a night shift moved against the next
+            # morning would look like an overlap, or deadlock, by the order they commit in).
+            if len(batch) >= BATCH_DAYS and batch[-1][0] is not agent:
                 writer.submit(batch)
                 batch = []
+            batch.append((agent, day, content_hash))
         if batch:
             writer.submit(batch)
     Agent.objects.filter(pk__in=[agent.pk for agent in agents.values()]).update(last_synced_at=now)
@@ -513,7 +519,9 @@ class _BatchWriter:
     def __enter__(self) -> _BatchWriter:
         return self
 
-    def __exit__(self, exc_type, exc, traceback) -> None:
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, traceback: TracebackType | None
+    ) -> None:
         self._stop(drop=exc_type is not None)
         if exc_type is None and self.errors:
             raise self.errors[0]
@@ -532,17 +540,30 @@ class _BatchWriter:
 
     def _stop(self, *, drop: bool) -> None:
         if drop or self.errors:
-            with contextlib.suppress(queue.Empty):
-                while True:
-                    self.queue.get_nowait()
+            self._drop_waiting()
         for _thread in self.threads:
             self.queue.put(None)
+        interrupted: BaseException | None = None
         for thread in self.threads:
-            thread.join()
+            # Not even a time limit (Celery's soft limit, an exception raised in this thread) may
+            # leave a writer running after the run is recorded and the organisation's lock is gone.
+            while thread.is_alive():
+                try:
+                    thread.join()
+                except BaseException as exc:  # noqa: BLE001  (raised below, once the writers are done)
+                    interrupted = interrupted or exc
+                    self.errors.append(exc)  # the writers skip what is still queued
         self.threads = []
         for result in self.results:
             self.issues.merge(result)
         self.results = []
+        if interrupted is not None:
+            raise interrupted
+
+    def _drop_waiting(self) -> None:
+        with contextlib.suppress(queue.Empty):
+            while True:
+                self.queue.get_nowait()
 
     def _work(self) -> None:
         issues = _Issues(self.issues.run)
@@ -582,4 +603,10 @@ def _write(batch: _Batch, issues: _Issues) -> None:
         source=ActivitySource.WFM,
         reason="WFM sync",
     )
-    issues.counts.update(days_changed=result.days_written, days_notified=result.notified_days)
+    # A day whose row changed but whose content did not (only its stored hash is refreshed) counts
+    # as unchanged: days_changed + days_unchanged are the days the run fed.
+    issues.counts.update(
+        days_changed=result.days_written,
+        days_unchanged=len(batch) - result.days_written,
+        days_notified=result.notified_days,
+    )

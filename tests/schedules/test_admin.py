@@ -384,6 +384,19 @@ def test_a_supervisor_adds_a_day_in_the_agents_zone_night_shift_included(supervi
     assert _kinds(agent) == ["schedule_adjusted"]
 
 
+def test_a_supervisor_adds_an_empty_day_to_fill_in_later(supervisor, agent):
+    day = ScheduleDay(agent=agent, date=DAY)
+
+    response = _admin(supervisor).post(
+        f"{DAYS}add/", _day_form(day, [], agent=str(agent.pk), date=DAY.isoformat())
+    )
+
+    assert response.status_code == 302, response.context and response.context["errors"]
+    created = ScheduleDay.objects.get(agent=agent, date=DAY)
+    assert not created.published and not created.activities.exists()
+    assert _kinds(agent) == []  # nothing to tell
+
+
 def test_a_time_the_clocks_skip_is_refused(supervisor, agent):
     phone = ActivityCodeFactory(organization=agent.organization, code="PHONE")
     day = ScheduleDay(agent=agent, date=dt.date(2027, 3, 28))

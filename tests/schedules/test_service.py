@@ -358,3 +358,24 @@ def test_writers_creating_the_same_new_days_in_opposite_orders_do_not_deadlock(p
         ScheduleDay.objects.filter(agent=agent).delete()
         run_together([write(days, "09:00"), write(list(reversed(days)), "10:00")])
         assert ScheduleDay.objects.filter(agent=agent).count() == 6, attempt
+
+
+def test_the_bulk_writers_errors_are_djangos(postgres, agent):
+    from schedules import bulk
+
+    shift(agent, DAY, ("PHONE", "09:00", "12:00"))
+    day, (activity,) = _day(agent)
+    twice = bulk.ActivityValues(
+        activity.pk, agent.pk, day.pk, activity.activity_code_id, activity.start, activity.end, "", "wfm"
+    )
+    with pytest.raises(IntegrityError), transaction.atomic():
+        bulk.activities_insert([twice])
+
+
+def test_the_copies_name_every_column():
+    # COPY writes the columns it names and leaves the rest to their database defaults (none here):
+    # a field added to Activity or ScheduleDay must be added to schedules.bulk's COPY too.
+    from schedules import bulk
+
+    assert {field.column for field in Activity._meta.concrete_fields} == set(bulk.ActivityValues._fields)
+    assert {field.column for field in ScheduleDay._meta.concrete_fields} == {"id", *bulk.DayValues._fields}

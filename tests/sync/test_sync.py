@@ -231,6 +231,57 @@ def test_a_local_change_since_the_last_sync_wins_and_is_reported(wfm_org, tmp_pa
     assert Activity.objects.filter(agent=anna, day__date=date).count() == 2  # the local change kept
 
 
+def test_the_same_day_in_another_form_is_unchanged_and_an_older_local_change_stays(wfm_org, tmp_path):
+    from schedules.services import DayPlan, activity_specs, schedule_days_apply
+
+    wfm_sync(organization=wfm_org, connector=_export(tmp_path))
+    _activate_all(wfm_org)
+    wfm_sync(organization=wfm_org, connector=_export(tmp_path))
+    anna = Agent.objects.get(external_id="A1")
+    date = TODAY + dt.timedelta(days=5)
+    with time_machine.travel("2026-12-01 09:00:00 +00:00", tick=False):
+        specs = activity_specs(Activity.objects.filter(agent=anna, day__date=date).order_by("start"))[:2]
+        schedule_days_apply(
+            plans=[DayPlan(agent=anna, date=date, activities=specs)], source=ActivitySource.REQUEST
+        )
+    with time_machine.travel("2026-12-01 10:00:00 +00:00", tick=False):
+        wfm_sync(organization=wfm_org, connector=_export(tmp_path))  # the WFM's copy, unchanged
+    notifications = _adjusted()
+    # The WFM lists the days again in another form: activities and keys in another order, an
+    # extension's key added, defaults spelled out. Nothing to write, so the request's change stays.
+    reshaped = []
+    for row in _schedule():
+        activities = [
+            {"note": "", "end": a["end"], "start": a["start"], "code": a["code"], "x-room": "B1"}
+            for a in reversed(row["activities"])
+        ]
+        reshaped.append({"activities": activities, **{k: v for k, v in row.items() if k != "activities"}})
+    with time_machine.travel("2026-12-01 11:00:00 +00:00", tick=False):
+        run = wfm_sync(organization=wfm_org, connector=_export(tmp_path, days=reshaped))
+
+    assert run.status == RunStatus.SUCCEEDED
+    assert run.counts.get("days_changed", 0) == 0 and run.counts["days_unchanged"] == 26
+    assert Activity.objects.filter(agent=anna, day__date=date).count() == 2
+    assert _adjusted() == notifications
+
+
+def test_a_nul_character_skips_its_row_and_the_rest_is_applied(wfm_org, tmp_path):
+    wfm_sync(organization=wfm_org, connector=_export(tmp_path))
+    _activate_all(wfm_org)
+    days = _schedule(**{f"A1/{TODAY}": _day("A1", TODAY, note="Team\x00meeting")})
+    days[1]["activities"][0]["note"] = "a\x00b"
+
+    run = wfm_sync(organization=wfm_org, connector=_export(tmp_path, days=days))
+
+    assert run.status == RunStatus.SUCCEEDED
+    reasons = dict(SyncIssue.objects.filter(run=run).values_list("reference", "reason"))
+    assert reasons == {
+        f"A1/{TODAY}": "note contains a NUL character",
+        f"A1/{days[1]['date']}": "note contains a NUL character",
+    }
+    assert run.counts["days_changed"] == 24
+
+
 def test_a_crash_in_the_middle_leaves_whole_days_and_a_rerun_finishes(wfm_org, tmp_path, monkeypatch):
     wfm_sync(organization=wfm_org, connector=_export(tmp_path))
     _activate_all(wfm_org)
@@ -240,7 +291,7 @@ def test_a_crash_in_the_middle_leaves_whole_days_and_a_rerun_finishes(wfm_org, t
 
     def failing_write(batch, *args):
         calls.append(len(batch))
-        if len(calls) == 3:
+        if len(calls) == 2:
             raise RuntimeError("the database went away")
         return real_write(batch, *args)
 
@@ -248,13 +299,16 @@ def test_a_crash_in_the_middle_leaves_whole_days_and_a_rerun_finishes(wfm_org, t
     run = wfm_sync(organization=wfm_org, connector=_export(tmp_path))
 
     assert run.status == RunStatus.FAILED and "went away" in run.error
-    assert ScheduleDay.objects.count() == 10  # two whole batches
+    # A batch ends between agents: A1's 13 days were written, none of A2's.
+    assert calls == [13, 13]
+    assert ScheduleDay.objects.count() == 13
+    assert set(ScheduleDay.objects.values_list("agent__external_id", flat=True)) == {"A1"}
     assert all(day.activities.count() == 3 for day in ScheduleDay.objects.all())
 
     monkeypatch.setattr(services, "_write", real_write)
     rerun = wfm_sync(organization=wfm_org, connector=_export(tmp_path))
     assert rerun.status == RunStatus.SUCCEEDED
-    assert rerun.counts["days_changed"] == 16 and rerun.counts["days_unchanged"] == 10
+    assert rerun.counts["days_changed"] == 13 and rerun.counts["days_unchanged"] == 13
 
 
 def test_a_missing_export_fails_the_run_and_writes_nothing(wfm_org, tmp_path):
@@ -471,7 +525,7 @@ def test_writer_threads_write_every_batch_whole_and_a_writers_crash_fails_the_ru
 
     def failing_write(batch, *args):
         calls.append(len(batch))
-        if len(calls) == 4:
+        if len(calls) == 2:
             raise RuntimeError("the database went away")
         return real_write(batch, *args)
 
