@@ -333,8 +333,8 @@ def instrument() -> None:
     sync.rows.day_row_from_content = timed(
         "validate changed days (rows.day_row_from_content)", sync.rows.day_row_from_content
     )
-    sync.services._local_changes_since_last_sync = timed(
-        "local changes (_local_changes_since_last_sync)", sync.services._local_changes_since_last_sync
+    sync.services._local_changes_since = timed(
+        "local changes (_local_changes_since)", sync.services._local_changes_since
     )
     sync.services._apply_days = timed("batches (_apply_days)", sync.services._apply_days)
     sync.services.schedule_days_apply = timed(

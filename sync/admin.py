@@ -48,6 +48,17 @@ class SyncIssueInline(admin.TabularInline):
     max_num = 0
     can_delete = False
 
+    def has_view_permission(self, request: HttpRequest, obj=None) -> bool:
+        # Whoever may see the run (a supervisor of its organisation: SyncRunAdmin scopes it) sees
+        # the rows it skipped and why, without a permission on SyncIssue of their own.
+        return True
+
+    def has_add_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
 
 @admin.register(SyncRun)
 class SyncRunAdmin(OrganizationScopedAdmin):
@@ -58,8 +69,15 @@ class SyncRunAdmin(OrganizationScopedAdmin):
     readonly_fields = ["organization", "trigger", "status", "started_at", "finished_at", "counts", "error"]
     inlines = [SyncIssueInline]
 
+    # A record of what happened: nobody adds, changes or deletes one, superusers included.
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
     def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False  # a record
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
 
     @admin.display(description=_("duration (s)"))
     def duration(self, run: SyncRun) -> str:

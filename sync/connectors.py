@@ -23,6 +23,22 @@ class ConnectorError(Exception):
     is written. A bad row is not this: it is skipped with its reason."""
 
 
+FORMAT = "em-agent-wfm-export"
+
+
+def check_format(document: dict, *, name: str) -> None:
+    """A version-1 reader refuses another format or version (docs/wfm-export.md): the meaning of
+    the rows may differ. Both may be left out."""
+    if document.get("format", FORMAT) != FORMAT:
+        raise ConnectorError(
+            f"{name} is not an EM Agent WFM export: format {str(document.get('format'))[:60]!r}"
+        )
+    if document.get("version", 1) != 1:
+        raise ConnectorError(
+            f"{name}: export version {str(document.get('version'))[:20]!r}; this reader knows 1"
+        )
+
+
 class WfmConnector(Protocol):
     def roster(self) -> dict:
         """{"teams": [...], "skills": [...], "activity_codes": [...], "agents": [...]}"""
@@ -69,8 +85,14 @@ class DirectoryConnector:
         low, high = start.isoformat(), end.isoformat()
         try:
             with path.open("rb") as handle:
-                if not _has_days(ijson.parse(handle)):
+                found, header = _header(ijson.parse(handle))
+                if not found:
                     raise ConnectorError(f"{path} has no list of days")
+                if not {"format", "version"} <= header.keys():
+                    # Keys in another order (sorted: "days" first): one more pass over the events.
+                    handle.seek(0)
+                    header = {**_header(ijson.parse(handle), stop_at_days=False)[1], **header}
+                check_format(header, name=str(path))
                 handle.seek(0)
                 # items() straight on the file, not on the events above: 3x faster (the C parser).
                 for day in ijson.items(handle, "days.item", use_float=True):
@@ -85,14 +107,25 @@ class DirectoryConnector:
             raise ConnectorError(f"{path} cannot be read: {exc}") from exc
 
 
-def _has_days(events: Iterator[tuple[str, str, object]]) -> bool:
-    """Whether the document is an object with a "days" list: read up to that key (near the top)."""
+def _header(
+    events: Iterator[tuple[str, str, object]], *, stop_at_days: bool = True
+) -> tuple[bool, dict[str, object]]:
+    """Whether the document is an object with a "days" list, and its top-level plain values
+    (format, version, generated_at) on the way; by default read only up to "days"."""
+    header: dict[str, object] = {}
+    found = False
     for prefix, event, value in events:
-        if prefix == "" and event not in ("start_map", "map_key"):
-            return False  # not an object, or its end
-        if prefix == "" and event == "map_key" and value == "days":
-            return next(events, ("", "", None))[1] == "start_array"
-    return False
+        if prefix == "":
+            if event in ("start_map", "map_key"):
+                continue
+            return found, header  # its end, or not an object at all
+        if prefix == "days" and event == "start_array":
+            found = True
+            if stop_at_days:
+                return found, header
+        elif "." not in prefix and event in ("string", "number", "boolean", "null"):
+            header[prefix] = value
+    return found, header
 
 
 def connector_for(source: WfmSource) -> WfmConnector:

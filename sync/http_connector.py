@@ -21,7 +21,7 @@ import requests
 from django.conf import settings
 from django.utils import timezone
 
-from sync.connectors import ConnectorError
+from sync.connectors import ConnectorError, check_format
 from sync.models import WfmSource
 
 logger = logging.getLogger(__name__)
@@ -138,6 +138,7 @@ class HttpConnector:
                 raise ConnectorError(f"{url}: the page has no list of days")
             if next_url is not None and not isinstance(next_url, str):
                 raise ConnectorError(f"{url}: the page's next link is not a URL")
+            check_format(page, name=url)
             del page  # one page in memory at a time: this one goes before the next is fetched
             for day in days:
                 # As DirectoryConnector: out-of-window rows are left out here, malformed ones go on

@@ -62,7 +62,7 @@ class SyncRun(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"sync of {self.organization_id} at {self.started_at:%Y-%m-%d %H:%M}: {self.status}"
+        return f"{self.organization.name}, {self.started_at:%Y-%m-%d %H:%M} UTC: {self.get_status_display()}"
 
     @property
     def duration_seconds(self) -> float | None:

@@ -19,6 +19,7 @@ import threading
 import zoneinfo
 from collections import Counter
 from contextlib import contextmanager
+from dataclasses import dataclass
 from types import TracebackType
 
 from django.conf import settings
@@ -32,7 +33,7 @@ from em_agent.services import user_set_active
 from schedules.models import ActivityCode, ActivitySource, ScheduleChange, ScheduleDay
 from schedules.services import DayPlan, schedule_days_apply
 from sync import rows
-from sync.connectors import ConnectorError, WfmConnector, connector_for
+from sync.connectors import ConnectorError, WfmConnector, check_format, connector_for
 from sync.models import IssueKind, RunStatus, SyncIssue, SyncRun, WfmSource
 
 logger = logging.getLogger(__name__)
@@ -115,11 +116,20 @@ def wfm_sync(
         issues = _Issues(run)
         try:
             connector = connector or connector_for(WfmSource.objects.get(organization=organization))
-            if only_agent is None:
-                roster = connector.roster()
-                _check_format(roster)
-                _sync_roster(organization, roster, issues, now=now)
-            _sync_schedules(organization, connector, issues, now=now, run=run, only_agent=only_agent)
+            # The roster and the whole of the schedules are read in one transaction: an export
+            # that cannot be read to its end (cut short, another version) changes nothing at all,
+            # not even the roster. Only then are the changed days written, batch by batch.
+            read = _Issues(run)
+            generated_at = None
+            with transaction.atomic():
+                if only_agent is None:
+                    roster = connector.roster()
+                    check_format(roster, name="the roster")
+                    generated_at = _aware(roster.get("generated_at"))
+                    _sync_roster(organization, roster, read, now=now)
+                pending = _read_schedules(organization, connector, read, now=now, only_agent=only_agent)
+            issues.merge(read)
+            _write_schedules(organization, pending, issues, now=now, wfm_copy_at=generated_at)
             run.status = RunStatus.SUCCEEDED
         except (ConnectorError, WfmSource.DoesNotExist) as exc:
             run.status, run.error = RunStatus.FAILED, str(exc)[:5000]
@@ -135,14 +145,6 @@ def wfm_sync(
 
 
 # --- roster -----------------------------------------------------------------------------------------
-
-
-def _check_format(document: dict) -> None:
-    """A version-1 reader refuses another version (docs/wfm-export.md): the meaning may differ."""
-    if document.get("format", "em-agent-wfm-export") != "em-agent-wfm-export":
-        raise ConnectorError(f"not an EM Agent WFM export: format {str(document.get('format'))[:60]!r}")
-    if document.get("version", 1) != 1:
-        raise ConnectorError(f"export version {str(document.get('version'))[:20]!r}; this reader knows 1")
 
 
 def _parsed(section: str, raw: object, parse, issues: _Issues, key) -> dict:
@@ -364,18 +366,25 @@ def organization_zone(organization: Organization) -> zoneinfo.ZoneInfo:
     return zoneinfo.ZoneInfo(organization.default_timezone)
 
 
-def _sync_schedules(
+@dataclass
+class _Pending:
+    """What the reading pass leaves for the writing one: the changed days, compactly."""
+
+    agents: dict[str, Agent]
+    codes: dict[str, int]
+    changed: list[tuple[int, dt.date, str, str]]  # (agent id, date, the day as JSON, its hash)
+
+
+def _read_schedules(
     organization: Organization,
     connector: WfmConnector,
     issues: _Issues,
     *,
     now: dt.datetime,
-    run: SyncRun,
     only_agent: Agent | None = None,
-) -> None:
-    """Two passes, so a run holds little of the export at once: the day rows stream by and only the
-    changed ones are kept, compactly (a day whose hash matches the stored one is not even
-    validated); then those are validated and written in batches, in (agent, date) order."""
+) -> _Pending:
+    """The day rows stream by and only the changed ones are kept, compactly (a day whose hash
+    matches the stored one is not even validated)."""
     start, end = sync_window(organization, now=now)
     # Only activated agents are fed: a newly activated agent sees its schedule after the next run.
     fed = Agent.objects.filter(organization=organization, activated_at__isnull=False, user__is_active=True)
@@ -384,7 +393,8 @@ def _sync_schedules(
     agents = {agent.external_id: agent for agent in fed}
     codes = dict(ActivityCode.objects.filter(organization=organization).values_list("code", "pk"))
     zone_of = {key: agent.zone for key, agent in agents.items()}
-    # The WFM has days for agents who have not activated the app yet: not fed, and not an error.
+    # The WFM has days for agents who have not activated the app yet: not fed, and not an error
+    # (counted as days_not_fed).
     not_fed = set(
         Agent.objects.filter(organization=organization)
         .exclude(pk__in=[a.pk for a in agents.values()])
@@ -400,14 +410,15 @@ def _sync_schedules(
             agent__in=list(agents.values()), date__gte=start, date__lte=end
         ).values_list("agent_id", "date", "wfm_hash")
     }
-    changed: list[tuple[int, dt.date, str, str]] = []  # (agent id, date, the day's content as JSON, hash)
+    changed: list[tuple[int, dt.date, str, str]] = []
     listed: set[tuple[int, dt.date]] = set()
     duplicated: set[tuple[int, dt.date]] = set()
-    seen = 0
+    seen = not_fed_days = 0
     for index, raw in enumerate(connector.schedule_days(start=start, end=end)):
         seen += 1
         try:
             if isinstance(raw, dict) and raw.get("agent") in not_fed:
+                not_fed_days += 1
                 continue
             external, date = rows.day_key(raw, agents=pk_of)
             if date not in dates:
@@ -425,24 +436,39 @@ def _sync_schedules(
         if known.get(key) != content_hash:
             changed.append((key[0], key[1], content, content_hash))
     issues.counts.update(days_seen=seen)
+    if not_fed_days:
+        issues.counts.update(days_not_fed=not_fed_days)
     external_id = {agent.pk: key for key, agent in agents.items()}
     for agent_id, date in duplicated:
         issues.skip("schedules", f"{external_id[agent_id]}/{date}", "the day is listed more than once")
     changed = [day for day in changed if (day[0], day[1]) not in duplicated]
     changed.sort(key=lambda day: (day[0], day[1]))
     issues.counts.update(days_unchanged=len(listed) - len(duplicated) - len(changed))
+    return _Pending(agents=agents, codes=codes, changed=changed)
 
-    local_since = _local_changes_since_last_sync(organization) if changed else {}
+
+def _write_schedules(
+    organization: Organization,
+    pending: _Pending,
+    issues: _Issues,
+    *,
+    now: dt.datetime,
+    wfm_copy_at: dt.datetime | None,
+) -> None:
+    """The changed days validated and written in batches, in (agent, date) order."""
+    agents, codes = pending.agents, pending.codes
+    zone_of = {key: agent.zone for key, agent in agents.items()}
+    local_since = _local_changes_since(organization, wfm_copy_at) if pending.changed else {}
     by_pk = {agent.pk: agent for agent in agents.values()}
     batch: list[tuple[Agent, rows.DayRow, str]] = []
     with _BatchWriter(issues) as writer:
-        for agent_id, date, content, content_hash in changed:
+        for agent_id, date, content, content_hash in pending.changed:
             agent = by_pk[agent_id]
             local_source = local_since.get((agent_id, date))
             if local_source is not None:
                 issues.conflict(
                     f"{agent.external_id}/{date}",
-                    f"changed here ({local_source}) since the last sync: the local change is kept",
+                    f"changed here ({local_source}) after the WFM's copy: the local change is kept",
                 )
                 continue
             try:
@@ -464,21 +490,34 @@ def _sync_schedules(
     Agent.objects.filter(pk__in=[agent.pk for agent in agents.values()]).update(last_synced_at=now)
 
 
-def _local_changes_since_last_sync(organization: Organization) -> dict[tuple[int, dt.date], str]:
+def _aware(value: object) -> dt.datetime | None:
+    """The export's `generated_at`, when it is a datetime with its offset."""
+    try:
+        moment = dt.datetime.fromisoformat(value) if isinstance(value, str) else None
+    except ValueError:
+        return None
+    return moment if moment is not None and moment.tzinfo is not None else None
+
+
+def _local_changes_since(
+    organization: Organization, wfm_copy_at: dt.datetime | None
+) -> dict[tuple[int, dt.date], str]:
     """The (agent, date) days of the organisation changed here (an approved request, time off, a
-    swap, a supervisor) after the last successful sync began, with what changed them: the WFM's copy
-    is older than that change, which wins. One query, whatever the number of changes."""
-    last = (
-        SyncRun.objects.filter(organization=organization, status=RunStatus.SUCCEEDED)
-        .exclude(trigger="activation")
-        .order_by("-started_at")
-        .values_list("started_at", flat=True)
-        .first()
-    )
-    if last is None:
+    swap, a supervisor) after the WFM made its copy (the export's `generated_at`; without one, when
+    the last successful sync began), with what changed them: that change wins over the copy. One
+    query, whatever the number of changes."""
+    if wfm_copy_at is None:
+        wfm_copy_at = (
+            SyncRun.objects.filter(organization=organization, status=RunStatus.SUCCEEDED)
+            .exclude(trigger="activation")
+            .order_by("-started_at")
+            .values_list("started_at", flat=True)
+            .first()
+        )
+    if wfm_copy_at is None:
         return {}
     changes = ScheduleChange.objects.filter(
-        agent__organization=organization, source__in=_LOCAL_SOURCES, created_at__gt=last
+        agent__organization=organization, source__in=_LOCAL_SOURCES, created_at__gt=wfm_copy_at
     )
     return {
         (agent_id, date): source

@@ -284,6 +284,16 @@ def test_a_page_without_a_list_of_days_is_refused(connector, wfm):
         list(connector.schedule_days(start=START, end=END))
 
 
+def test_a_page_of_another_export_version_is_refused(connector, wfm):
+    wfm.script["/schedules"].insert(
+        0,
+        answer(200, json.dumps({"format": "em-agent-wfm-export", "version": 2, "days": DAYS, "next": None})),
+    )
+
+    with pytest.raises(ConnectorError, match="version '2'"):
+        list(connector.schedule_days(start=START, end=END))
+
+
 async def _chunked_megabyte(request: web.Request) -> web.StreamResponse:
     response = web.StreamResponse()
     response.enable_chunked_encoding()  # no Content-Length: only counting what arrives can stop it

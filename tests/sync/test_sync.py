@@ -388,8 +388,11 @@ def test_supervisors_see_their_organisations_runs_and_can_start_a_sync(
     supervisor = SupervisorFactory(organization=wfm_org)
     source = WfmSource.objects.create(organization=wfm_org, location=str(tmp_path))
     theirs = WfmSource.objects.create(organization=other_org, location=str(tmp_path))
-    SyncRun.objects.create(
+    ours = SyncRun.objects.create(
         organization=wfm_org, status=RunStatus.SUCCEEDED, finished_at=dt.datetime.now(dt.UTC)
+    )
+    SyncIssue.objects.create(
+        run=ours, section="schedules", reference="A1/2026-12-03", reason="activities overlap"
     )
     SyncRun.objects.create(
         organization=other_org, status=RunStatus.SUCCEEDED, finished_at=dt.datetime.now(dt.UTC)
@@ -403,6 +406,11 @@ def test_supervisors_see_their_organisations_runs_and_can_start_a_sync(
     runs = client.get("/admin/sync/syncrun/")
     assert runs.status_code == 200
     assert runs.context["cl"].result_count == 1
+    # The run's page shows the rows it skipped and why (no permission on the rows needed), and
+    # nobody adds or deletes a run.
+    page = client.get(f"/admin/sync/syncrun/{ours.pk}/change/").content.decode()
+    assert "A1/2026-12-03" in page and "activities overlap" in page
+    assert client.get("/admin/sync/syncrun/add/").status_code == 403
     with django_capture_on_commit_callbacks(execute=True):
         client.post(
             "/admin/sync/wfmsource/",
@@ -453,10 +461,71 @@ def test_another_export_version_is_refused(wfm_org, tmp_path):
     assert not Agent.objects.exists()
 
 
-def test_days_of_agents_not_yet_activated_are_not_reported(wfm_org, tmp_path):
+def test_days_of_agents_not_yet_activated_are_counted_not_reported(wfm_org, tmp_path):
     wfm_sync(organization=wfm_org, connector=_export(tmp_path))
     run = wfm_sync(organization=wfm_org, connector=_export(tmp_path))
     assert not SyncIssue.objects.filter(run=run).exists()
+    assert run.counts["days_not_fed"] == 26 and run.counts["days_seen"] == 26
+
+
+def test_an_export_that_cannot_be_read_to_its_end_changes_nothing_not_even_the_roster(wfm_org, tmp_path):
+    wfm_sync(organization=wfm_org, connector=_export(tmp_path))
+    _activate_all(wfm_org)
+    wfm_sync(organization=wfm_org, connector=_export(tmp_path))
+    roster = {**ROSTER, "agents": [{**ROSTER["agents"][0], "name": "Anna B."}]}  # Bram has left
+    earlier = [
+        _day(a, TODAY + dt.timedelta(days=n), start="08:00") for a in ("A1", "A2") for n in range(-3, 10)
+    ]
+    full = json.dumps({"format": "em-agent-wfm-export", "version": 1, "days": earlier})
+    wrong = [
+        full[: len(full) // 2],  # cut short
+        json.dumps({"days": {}}),  # not a list
+        full.replace('"version": 1', '"version": 2'),
+        # Keys in sorted order, the version after the days: still read and refused.
+        json.dumps({"days": earlier, "format": "em-agent-wfm-export", "version": 2}),
+    ]
+    for text in wrong:
+        connector = _export(tmp_path, roster=roster)
+        (tmp_path / "schedules.json").write_text(text)
+
+        run = wfm_sync(organization=wfm_org, connector=connector)
+
+        assert run.status == RunStatus.FAILED, text[:60]
+        assert Agent.objects.get(external_id="A1").name == "Anna"
+        assert Agent.objects.get(external_id="A2").user.is_active
+        assert not SyncIssue.objects.filter(run=run).exists()
+        assert run.counts.get("agents_deactivated") is None
+        assert not Activity.objects.filter(start__hour=7).exists()  # 08:00 in Amsterdam: not written
+
+
+def test_a_local_change_after_the_exports_copy_wins_again_at_the_next_run(wfm_org, tmp_path):
+    from schedules.services import DayPlan, activity_specs, schedule_days_apply
+
+    wfm_sync(organization=wfm_org, connector=_export(tmp_path))
+    _activate_all(wfm_org)
+    wfm_sync(organization=wfm_org, connector=_export(tmp_path))
+    anna = Agent.objects.get(external_id="A1")
+    date = TODAY + dt.timedelta(days=5)
+    with time_machine.travel("2026-12-01 09:00:00 +00:00", tick=False):
+        specs = activity_specs(Activity.objects.filter(agent=anna, day__date=date).order_by("start"))[:2]
+        schedule_days_apply(
+            plans=[DayPlan(agent=anna, date=date, activities=specs)], source=ActivitySource.REQUEST
+        )
+    # The WFM's export was made at 08:30, before the request was approved, and has that day changed.
+    roster = {**ROSTER, "generated_at": "2026-12-01T09:30:00+01:00"}
+    days = _schedule(**{f"A1/{date}": _day("A1", date, note="Training in the afternoon")})
+    for hour in ("10", "11"):  # the same export, synced twice
+        with time_machine.travel(f"2026-12-01 {hour}:00:00 +00:00", tick=False):
+            run = wfm_sync(organization=wfm_org, connector=_export(tmp_path, roster=roster, days=days))
+        assert run.counts["conflicts"] == 1, hour
+        assert Activity.objects.filter(agent=anna, day__date=date).count() == 2, hour
+
+    # A copy the WFM made after the change is the WFM's word.
+    roster = {**ROSTER, "generated_at": "2026-12-01T12:30:00+01:00"}
+    with time_machine.travel("2026-12-01 12:00:00 +00:00", tick=False):
+        run = wfm_sync(organization=wfm_org, connector=_export(tmp_path, roster=roster, days=days))
+    assert run.counts.get("conflicts") is None
+    assert Activity.objects.filter(agent=anna, day__date=date).count() == 3
 
 
 def test_an_agent_activated_where_the_option_is_on_gets_its_schedule_at_once(
