@@ -605,6 +605,13 @@ def _check_no_overlap_across_days(days: list[tuple[DayPlan, int, _Change]]) -> N
                 raise _overlap_error()
 
 
+def schedule_days_lock(*, keys: Sequence[tuple[int, dt.date]]) -> None:
+    """Locks the existing days among (agent id, date) until the transaction ends, in the order every
+    writer takes them: read what changed them under this lock, then write with schedule_days_apply
+    (which takes the same locks again)."""
+    bulk.days_lock(sorted(keys))
+
+
 def schedule_day_lock(*, agent: Agent, date: dt.date) -> ScheduleDay:
     """The agent's day, created if need be and locked until the transaction ends: read a day under
     this lock before building a plan from it, so nothing written meanwhile is lost."""

@@ -31,7 +31,7 @@ from em_agent.exceptions import ApplicationError
 from em_agent.models import Agent, AgentSkill, Organization, Skill, Team, User
 from em_agent.services import user_set_active
 from schedules.models import ActivityCode, ActivitySource, ScheduleChange, ScheduleDay
-from schedules.services import DayPlan, schedule_days_apply
+from schedules.services import DayPlan, schedule_days_apply, schedule_days_lock
 from sync import rows
 from sync.connectors import ConnectorError, WfmConnector, check_format, connector_for
 from sync.models import IssueKind, RunStatus, SyncIssue, SyncRun, WfmSource
@@ -458,10 +458,11 @@ def _write_schedules(
     """The changed days validated and written in batches, in (agent, date) order."""
     agents, codes = pending.agents, pending.codes
     zone_of = {key: agent.zone for key, agent in agents.items()}
-    local_since = _local_changes_since(organization, wfm_copy_at) if pending.changed else {}
+    copy_at = _copy_time(organization, wfm_copy_at)
+    local_since = _local_changes_since(organization.pk, copy_at) if pending.changed else {}
     by_pk = {agent.pk: agent for agent in agents.values()}
     batch: list[tuple[Agent, rows.DayRow, str]] = []
-    with _BatchWriter(issues) as writer:
+    with _BatchWriter(issues, copy_at=copy_at) as writer:
         for agent_id, date, content, content_hash in pending.changed:
             agent = by_pk[agent_id]
             local_source = local_since.get((agent_id, date))
@@ -499,30 +500,38 @@ def _aware(value: object) -> dt.datetime | None:
     return moment if moment is not None and moment.tzinfo is not None else None
 
 
+def _copy_time(organization: Organization, generated_at: dt.datetime | None) -> dt.datetime | None:
+    """When the WFM made its copy: the export's `generated_at`; without one, when the last
+    successful sync began."""
+    if generated_at is not None:
+        return generated_at
+    return (
+        SyncRun.objects.filter(organization=organization, status=RunStatus.SUCCEEDED)
+        .exclude(trigger="activation")
+        .order_by("-started_at")
+        .values_list("started_at", flat=True)
+        .first()
+    )
+
+
 def _local_changes_since(
-    organization: Organization, wfm_copy_at: dt.datetime | None
+    organization_id: int, copy_at: dt.datetime | None, *, keys: list[tuple[int, dt.date]] | None = None
 ) -> dict[tuple[int, dt.date], str]:
-    """The (agent, date) days of the organisation changed here (an approved request, time off, a
-    swap, a supervisor) after the WFM made its copy (the export's `generated_at`; without one, when
-    the last successful sync began), with what changed them: that change wins over the copy. One
-    query, whatever the number of changes."""
-    if wfm_copy_at is None:
-        wfm_copy_at = (
-            SyncRun.objects.filter(organization=organization, status=RunStatus.SUCCEEDED)
-            .exclude(trigger="activation")
-            .order_by("-started_at")
-            .values_list("started_at", flat=True)
-            .first()
-        )
-    if wfm_copy_at is None:
+    """The (agent, date) days of the organisation (of `keys`, if given) changed here (an approved
+    request, time off, a swap, a supervisor) after the WFM made its copy, with what changed them:
+    that change wins over the copy. One query, whatever the number of changes."""
+    if copy_at is None:
         return {}
     changes = ScheduleChange.objects.filter(
-        agent__organization=organization, source__in=_LOCAL_SOURCES, created_at__gt=wfm_copy_at
+        agent__organization_id=organization_id, source__in=_LOCAL_SOURCES, created_at__gt=copy_at
     )
-    return {
+    if keys is not None:
+        changes = changes.filter(agent_id__in={a for a, _d in keys}, date__in={d for _a, d in keys})
+    found = {
         (agent_id, date): source
         for agent_id, date, source in changes.values_list("agent_id", "date", "source")
     }
+    return found if keys is None else {key: found[key] for key in keys if key in found}
 
 
 _Batch = list[tuple[Agent, rows.DayRow, str]]  # (agent, validated day, the WFM's hash of it)
@@ -547,8 +556,9 @@ class _BatchWriter:
     cores. Batches commit in any order; each is whole. A writer's error stops the rest (batches
     not begun are dropped) and is raised when the block ends, or at the next `submit`."""
 
-    def __init__(self, issues: _Issues) -> None:
+    def __init__(self, issues: _Issues, *, copy_at: dt.datetime | None) -> None:
         self.issues = issues
+        self.copy_at = copy_at
         self.concurrent = connection.vendor == "postgresql" and not connection.in_atomic_block
         self.queue: queue.Queue[_Batch | None] = queue.Queue(maxsize=WRITERS)
         self.errors: list[BaseException] = []
@@ -567,7 +577,7 @@ class _BatchWriter:
 
     def submit(self, batch: _Batch) -> None:
         if not self.concurrent:
-            _apply_days(batch, self.issues)
+            _apply_days(batch, self.issues, self.copy_at)
             return
         if self.errors:
             raise self.errors[0]  # __exit__ stops the threads
@@ -610,7 +620,7 @@ class _BatchWriter:
         try:
             while (batch := self.queue.get()) is not None:
                 if not self.errors:
-                    _apply_days(batch, issues)
+                    _apply_days(batch, issues, self.copy_at)
         except BaseException as exc:  # noqa: BLE001  (raised again in the sync's thread)
             self.errors.append(exc)
             while self.queue.get() is not None:  # let submit() and _stop() through
@@ -619,33 +629,45 @@ class _BatchWriter:
             connection.close()
 
 
-def _apply_days(batch: _Batch, issues: _Issues) -> None:
+def _apply_days(batch: _Batch, issues: _Issues, copy_at: dt.datetime | None) -> None:
     """One transaction for the batch; if the schedules service refuses it (an overlap with a day
     outside the export, say), day by day, skipping the ones it refuses."""
     try:
         with transaction.atomic():
-            _write(batch, issues)
+            _write(batch, issues, copy_at)
         return
     except ApplicationError:
         pass
     for agent, day, content_hash in batch:
         try:
             with transaction.atomic():
-                _write([(agent, day, content_hash)], issues)
+                _write([(agent, day, content_hash)], issues, copy_at)
         except ApplicationError as exc:
             issues.skip("schedules", f"{agent.external_id}/{day.date}", exc.detail)
 
 
-def _write(batch: _Batch, issues: _Issues) -> None:
-    result = schedule_days_apply(
-        plans=[_plan(agent, day, content_hash) for agent, day, content_hash in batch],
-        source=ActivitySource.WFM,
-        reason="WFM sync",
-    )
+def _write(batch: _Batch, issues: _Issues, copy_at: dt.datetime | None) -> None:
+    # A day changed here while this run was reading (a request approved meanwhile) is newer than
+    # the WFM's copy too: looked for again under the days' locks, so none slips in before the write.
+    keys = [(agent.pk, day.date) for agent, day, _hash in batch]
+    schedule_days_lock(keys=keys)
+    late = _local_changes_since(batch[0][0].organization_id, copy_at, keys=keys)
+    for agent, day, _hash in batch:
+        if (agent.pk, day.date) in late:
+            issues.conflict(
+                f"{agent.external_id}/{day.date}",
+                f"changed here ({late[(agent.pk, day.date)]}) after the WFM's copy: the local change is kept",
+            )
+    plans = [
+        _plan(agent, day, content_hash)
+        for agent, day, content_hash in batch
+        if (agent.pk, day.date) not in late
+    ]
+    result = schedule_days_apply(plans=plans, source=ActivitySource.WFM, reason="WFM sync")
     # A day whose row changed but whose content did not (only its stored hash is refreshed) counts
     # as unchanged: days_changed + days_unchanged are the days the run fed.
     issues.counts.update(
         days_changed=result.days_written,
-        days_unchanged=len(batch) - result.days_written,
+        days_unchanged=len(plans) - result.days_written,
         days_notified=result.notified_days,
     )

@@ -282,6 +282,35 @@ def test_a_nul_character_skips_its_row_and_the_rest_is_applied(wfm_org, tmp_path
     assert run.counts["days_changed"] == 24
 
 
+def test_a_request_approved_while_the_run_reads_is_kept_and_reported(wfm_org, tmp_path, monkeypatch):
+    from schedules.services import DayPlan, activity_specs, schedule_days_apply
+
+    wfm_sync(organization=wfm_org, connector=_export(tmp_path))
+    _activate_all(wfm_org)
+    wfm_sync(organization=wfm_org, connector=_export(tmp_path))
+    anna = Agent.objects.get(external_id="A1")
+    date = TODAY + dt.timedelta(days=5)
+    roster = {**ROSTER, "generated_at": "2026-12-01T08:30:00+01:00"}
+    days = _schedule(**{f"A1/{date}": _day("A1", date, note="Training in the afternoon")})
+    real_validate = services.rows.day_row_from_content
+
+    def approve_meanwhile(*args, **kwargs):
+        # After the run read the local changes, before it writes: a supervisor approves a request.
+        if not ScheduleChange.objects.filter(source=ActivitySource.REQUEST).exists():
+            specs = activity_specs(Activity.objects.filter(agent=anna, day__date=date).order_by("start"))
+            schedule_days_apply(
+                plans=[DayPlan(agent=anna, date=date, activities=specs[:2])], source=ActivitySource.REQUEST
+            )
+        return real_validate(*args, **kwargs)
+
+    monkeypatch.setattr(services.rows, "day_row_from_content", approve_meanwhile)
+    run = wfm_sync(organization=wfm_org, connector=_export(tmp_path, roster=roster, days=days))
+
+    assert run.counts["conflicts"] == 1
+    assert SyncIssue.objects.get(run=run, kind="conflict").reference == f"A1/{date}"
+    assert Activity.objects.filter(agent=anna, day__date=date).count() == 2
+
+
 def test_a_crash_in_the_middle_leaves_whole_days_and_a_rerun_finishes(wfm_org, tmp_path, monkeypatch):
     wfm_sync(organization=wfm_org, connector=_export(tmp_path))
     _activate_all(wfm_org)
@@ -577,9 +606,9 @@ def test_writer_threads_write_every_batch_whole_and_a_writers_crash_fails_the_ru
     monkeypatch.setattr(services, "BATCH_DAYS", 3)
     real_apply, writers = services._apply_days, set()
 
-    def recorded(batch, issues):
+    def recorded(batch, *args):
         writers.add(threading.current_thread().name)
-        return real_apply(batch, issues)
+        return real_apply(batch, *args)
 
     monkeypatch.setattr(services, "_apply_days", recorded)
     run = wfm_sync(organization=wfm_org, connector=_export(tmp_path))
