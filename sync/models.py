@@ -30,6 +30,10 @@ class WfmSource(models.Model):
         default=False, help_text=_("Load an agent's schedule right after it activates the app.")
     )
 
+    class Meta:
+        verbose_name = _("WFM source")
+        verbose_name_plural = _("WFM sources")
+
     def __str__(self) -> str:
         return f"{self.get_kind_display()}: {self.location}"
 
