@@ -16,35 +16,20 @@ from __future__ import annotations
 import argparse
 import cProfile
 import datetime as dt
-import functools
 import io
 import os
 import pstats
 import sys
 import tempfile
 import time
-from collections import defaultdict
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.fanout import DB_NAME, Children, free_port, http_json, start_fake_fcm  # noqa: E402
+from bench.fanout import DB_NAME, Children, Phases, free_port, http_json, start_fake_fcm  # noqa: E402
 
-TIMES: dict[str, float] = defaultdict(float)
-COUNTS: dict[str, int] = defaultdict(int)
-
-
-def timed(name: str, func):
-    @functools.wraps(func)
-    def wrapper(*args, **kwargs):
-        start = time.perf_counter()
-        try:
-            return func(*args, **kwargs)
-        finally:
-            TIMES[name] += time.perf_counter() - start
-            COUNTS[name] += 1
-
-    return wrapper
+PHASES = Phases()
+timed = PHASES.timed
 
 
 def sql_timer(execute, sql, params, many, context):
@@ -61,9 +46,7 @@ def sql_timer(execute, sql, params, many, context):
             table = words[1]
         elif verb == "INSERT":
             table = words[2]
-        name = f"sql {verb} {table.strip(chr(34))}"
-        TIMES[name] += time.perf_counter() - start
-        COUNTS[name] += 1
+        PHASES.add(f"sql {verb} {table.strip(chr(34))}", time.perf_counter() - start)
 
 
 def main() -> None:
@@ -154,8 +137,7 @@ def run(args: argparse.Namespace) -> None:
     for repeat in range(args.repeat):
         reset()
         http_json(f"{args.base}/reset", method="POST")
-        TIMES.clear()
-        COUNTS.clear()
+        PHASES.clear()
         profiler = cProfile.Profile() if args.cprofile and repeat == args.repeat - 1 else None
         with connection.execute_wrapper(sql_timer):
             start = time.perf_counter()
@@ -174,9 +156,9 @@ def run(args: argparse.Namespace) -> None:
             + (" (under cProfile)" if profiler else "")
         )
         for name, seconds in sorted(
-            TIMES.items(), key=lambda item: (not item[0].startswith("sql"), -item[1])
+            PHASES.seconds.items(), key=lambda item: (not item[0].startswith("sql"), -item[1])
         ):
-            print(f"  {name:<52} {seconds:7.3f}s  {100 * seconds / total:5.1f}%  x{COUNTS[name]}")
+            print(f"  {name:<52} {seconds:7.3f}s  {100 * seconds / total:5.1f}%  x{PHASES.calls[name]}")
         if profiler:
             out = io.StringIO()
             pstats.Stats(profiler, stream=out).sort_stats("tottime").print_stats(25)

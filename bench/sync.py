@@ -55,6 +55,7 @@ sys.path.insert(0, str(ROOT))
 from bench.fanout import (  # noqa: E402  (after the path)
     Children,
     MemorySampler,
+    Phases,
     cpu_by_group,
     cpu_snapshot,
     log,
@@ -272,22 +273,9 @@ def write_roster(directory: Path, *, agents: int, generated_at: str) -> None:
 
 # --- the child: one wfm_sync ---------------------------------------------------------------------
 
-TIMES: dict[str, float] = defaultdict(float)
-CALLS: dict[str, int] = defaultdict(int)
+PHASES = Phases()
+timed = PHASES.timed
 SQL: dict[str, list] = defaultdict(lambda: [0, 0.0, 0])  # statement kind: calls, seconds, rows
-
-
-def timed(name: str, func):
-    @functools.wraps(func)
-    def wrapper(*args, **kwargs):
-        start = time.perf_counter()
-        try:
-            return func(*args, **kwargs)
-        finally:
-            TIMES[name] += time.perf_counter() - start
-            CALLS[name] += 1
-
-    return wrapper
 
 
 _TABLE = re.compile(r'(?:FROM|INTO|UPDATE)\s+"?([a-z_]+)"?', re.IGNORECASE)
@@ -409,7 +397,7 @@ def child(args: argparse.Namespace) -> int:
         "cpu_seconds": (usage.ru_utime + usage.ru_stime) - (usage_before.ru_utime + usage_before.ru_stime),
         "backend_pid": backend,
         "backend_cpu_seconds": backend_seconds,
-        "phases": {name: [CALLS[name], TIMES[name]] for name in TIMES},
+        "phases": {name: [PHASES.calls[name], PHASES.seconds[name]] for name in PHASES.seconds},
         "sql": dict(SQL),
     }
     Path(args.out).write_text(json.dumps(result, default=str))
