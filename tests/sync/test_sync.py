@@ -7,6 +7,7 @@ import time_machine
 from em_agent.models import Agent, Organization
 from notifications.models import Notification
 from schedules.models import Activity, ActivitySource, ScheduleChange, ScheduleDay
+from schedules.services import DayPlan, activity_specs, schedule_days_apply
 from sync import services
 from sync.connectors import DirectoryConnector
 from sync.models import RunStatus, SyncIssue, SyncRun, WfmSource
@@ -92,6 +93,21 @@ def _activate_all(org):
     Agent.objects.filter(organization=org).update(activated_at=dt.datetime(2026, 11, 30, tzinfo=dt.UTC))
 
 
+def _synced(org, tmp_path):
+    """The roster, the agents activated, then their schedules: the state after the first nights."""
+    wfm_sync(organization=org, connector=_export(tmp_path))
+    _activate_all(org)
+    wfm_sync(organization=org, connector=_export(tmp_path))
+
+
+def _approve_request_keeping_two(agent, date):
+    """A local change: a request approved here leaves the day its first two activities."""
+    specs = activity_specs(Activity.objects.filter(agent=agent, day__date=date).order_by("start"))[:2]
+    schedule_days_apply(
+        plans=[DayPlan(agent=agent, date=date, activities=specs)], source=ActivitySource.REQUEST
+    )
+
+
 def _adjusted():
     return Notification.objects.filter(kind="schedule_adjusted").count()
 
@@ -139,9 +155,7 @@ def test_a_second_sync_with_the_same_input_writes_nothing(wfm_org, tmp_path):
 
 
 def test_one_changed_future_day_is_written_and_told_once_and_a_past_one_silently(wfm_org, tmp_path):
-    wfm_sync(organization=wfm_org, connector=_export(tmp_path))
-    _activate_all(wfm_org)
-    wfm_sync(organization=wfm_org, connector=_export(tmp_path))
+    _synced(wfm_org, tmp_path)
     notifications = _adjusted()
     future, past = TODAY + dt.timedelta(days=4), TODAY - dt.timedelta(days=2)
     days = _schedule(
@@ -210,18 +224,11 @@ def test_an_agent_the_wfm_no_longer_lists_is_deactivated(wfm_org, tmp_path):
 
 
 def test_a_local_change_since_the_last_sync_wins_and_is_reported(wfm_org, tmp_path):
-    from schedules.services import DayPlan, activity_specs, schedule_days_apply
-
-    wfm_sync(organization=wfm_org, connector=_export(tmp_path))
-    _activate_all(wfm_org)
-    wfm_sync(organization=wfm_org, connector=_export(tmp_path))
+    _synced(wfm_org, tmp_path)
     anna = Agent.objects.get(external_id="A1")
     date = TODAY + dt.timedelta(days=5)
     with time_machine.travel("2026-12-01 09:00:00 +00:00", tick=False):
-        specs = activity_specs(Activity.objects.filter(agent=anna, day__date=date).order_by("start"))[:2]
-        schedule_days_apply(
-            plans=[DayPlan(agent=anna, date=date, activities=specs)], source=ActivitySource.REQUEST
-        )
+        _approve_request_keeping_two(anna, date)
         days = _schedule(**{f"A1/{date}": _day("A1", date, start="07:00")})
 
         run = wfm_sync(organization=wfm_org, connector=_export(tmp_path, days=days))
@@ -232,18 +239,11 @@ def test_a_local_change_since_the_last_sync_wins_and_is_reported(wfm_org, tmp_pa
 
 
 def test_the_same_day_in_another_form_is_unchanged_and_an_older_local_change_stays(wfm_org, tmp_path):
-    from schedules.services import DayPlan, activity_specs, schedule_days_apply
-
-    wfm_sync(organization=wfm_org, connector=_export(tmp_path))
-    _activate_all(wfm_org)
-    wfm_sync(organization=wfm_org, connector=_export(tmp_path))
+    _synced(wfm_org, tmp_path)
     anna = Agent.objects.get(external_id="A1")
     date = TODAY + dt.timedelta(days=5)
     with time_machine.travel("2026-12-01 09:00:00 +00:00", tick=False):
-        specs = activity_specs(Activity.objects.filter(agent=anna, day__date=date).order_by("start"))[:2]
-        schedule_days_apply(
-            plans=[DayPlan(agent=anna, date=date, activities=specs)], source=ActivitySource.REQUEST
-        )
+        _approve_request_keeping_two(anna, date)
     with time_machine.travel("2026-12-01 10:00:00 +00:00", tick=False):
         wfm_sync(organization=wfm_org, connector=_export(tmp_path))  # the WFM's copy, unchanged
     notifications = _adjusted()
@@ -283,11 +283,7 @@ def test_a_nul_character_skips_its_row_and_the_rest_is_applied(wfm_org, tmp_path
 
 
 def test_a_request_approved_while_the_run_reads_is_kept_and_reported(wfm_org, tmp_path, monkeypatch):
-    from schedules.services import DayPlan, activity_specs, schedule_days_apply
-
-    wfm_sync(organization=wfm_org, connector=_export(tmp_path))
-    _activate_all(wfm_org)
-    wfm_sync(organization=wfm_org, connector=_export(tmp_path))
+    _synced(wfm_org, tmp_path)
     anna = Agent.objects.get(external_id="A1")
     date = TODAY + dt.timedelta(days=5)
     roster = {**ROSTER, "generated_at": "2026-12-01T08:30:00+01:00"}
@@ -297,10 +293,7 @@ def test_a_request_approved_while_the_run_reads_is_kept_and_reported(wfm_org, tm
     def approve_meanwhile(*args, **kwargs):
         # After the run read the local changes, before it writes: a supervisor approves a request.
         if not ScheduleChange.objects.filter(source=ActivitySource.REQUEST).exists():
-            specs = activity_specs(Activity.objects.filter(agent=anna, day__date=date).order_by("start"))
-            schedule_days_apply(
-                plans=[DayPlan(agent=anna, date=date, activities=specs[:2])], source=ActivitySource.REQUEST
-            )
+            _approve_request_keeping_two(anna, date)
         return real_validate(*args, **kwargs)
 
     monkeypatch.setattr(services.rows, "day_row_from_content", approve_meanwhile)
@@ -498,9 +491,7 @@ def test_days_of_agents_not_yet_activated_are_counted_not_reported(wfm_org, tmp_
 
 
 def test_an_export_that_cannot_be_read_to_its_end_changes_nothing_not_even_the_roster(wfm_org, tmp_path):
-    wfm_sync(organization=wfm_org, connector=_export(tmp_path))
-    _activate_all(wfm_org)
-    wfm_sync(organization=wfm_org, connector=_export(tmp_path))
+    _synced(wfm_org, tmp_path)
     roster = {**ROSTER, "agents": [{**ROSTER["agents"][0], "name": "Anna B."}]}  # Bram has left
     earlier = [
         _day(a, TODAY + dt.timedelta(days=n), start="08:00") for a in ("A1", "A2") for n in range(-3, 10)
@@ -528,18 +519,11 @@ def test_an_export_that_cannot_be_read_to_its_end_changes_nothing_not_even_the_r
 
 
 def test_a_local_change_after_the_exports_copy_wins_again_at_the_next_run(wfm_org, tmp_path):
-    from schedules.services import DayPlan, activity_specs, schedule_days_apply
-
-    wfm_sync(organization=wfm_org, connector=_export(tmp_path))
-    _activate_all(wfm_org)
-    wfm_sync(organization=wfm_org, connector=_export(tmp_path))
+    _synced(wfm_org, tmp_path)
     anna = Agent.objects.get(external_id="A1")
     date = TODAY + dt.timedelta(days=5)
     with time_machine.travel("2026-12-01 09:00:00 +00:00", tick=False):
-        specs = activity_specs(Activity.objects.filter(agent=anna, day__date=date).order_by("start"))[:2]
-        schedule_days_apply(
-            plans=[DayPlan(agent=anna, date=date, activities=specs)], source=ActivitySource.REQUEST
-        )
+        _approve_request_keeping_two(anna, date)
     # The WFM's export was made at 08:30, before the request was approved, and has that day changed.
     roster = {**ROSTER, "generated_at": "2026-12-01T09:30:00+01:00"}
     days = _schedule(**{f"A1/{date}": _day("A1", date, note="Training in the afternoon")})
