@@ -120,14 +120,16 @@ def wfm_sync(
             # that cannot be read to its end (cut short, another version) changes nothing at all,
             # not even the roster. Only then are the changed days written, batch by batch.
             read = _Issues(run)
-            generated_at = None
+            roster = None if only_agent is not None else connector.roster()  # fetched before the transaction
+            if roster is not None:
+                check_format(roster, name="the roster")
             with transaction.atomic():
-                if only_agent is None:
-                    roster = connector.roster()
-                    check_format(roster, name="the roster")
-                    generated_at = _aware(roster.get("generated_at"))
+                if roster is not None:
                     _sync_roster(organization, roster, read, now=now)
+                # The day rows stream in here (the HTTP connector's pages too): the roster's changes
+                # wait for them, uncommitted, so that an export cut short changes nothing.
                 pending = _read_schedules(organization, connector, read, now=now, only_agent=only_agent)
+            generated_at = _aware(roster.get("generated_at")) if roster is not None else None
             issues.merge(read)
             _write_schedules(organization, pending, issues, now=now, wfm_copy_at=generated_at)
             run.status = RunStatus.SUCCEEDED
@@ -401,6 +403,7 @@ def _read_schedules(
         .values_list("external_id", flat=True)
     )
     pk_of = {key: agent.pk for key, agent in agents.items()}
+    # The window's dates, one object each: the 420,000 keys below share 49 dates instead of their own.
     dates = {
         start + dt.timedelta(days=n): start + dt.timedelta(days=n) for n in range((end - start).days + 1)
     }
