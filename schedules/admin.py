@@ -300,6 +300,8 @@ class ScheduleRequestAdmin(OrganizationScopedAdmin):
 
         decide = schedule_request_approve if approve else schedule_request_deny
         done = not_pending = 0
+        refused: ApplicationError | None = None
+        refused_count = 0
         for schedule_request in chosen:
             # One transaction per request (the service's): one that no longer fits fails alone.
             try:
@@ -309,6 +311,11 @@ class ScheduleRequestAdmin(OrganizationScopedAdmin):
             except ApplicationError as error:
                 if error.code == "not_pending":
                     not_pending += 1
+                    continue
+                if error.code == "permission_denied":
+                    # The service's own check behind the queue's scoping (which should have kept the
+                    # request out): nothing was decided, said once in the service's words.
+                    refused, refused_count = error, refused_count + 1
                     continue
                 template = (
                     gettext("The request of %(agent)s for %(date)s no longer fits the schedule: %(detail)s")
@@ -344,6 +351,17 @@ class ScheduleRequestAdmin(OrganizationScopedAdmin):
                 )
                 % {"count": not_pending},
                 messages.WARNING,
+            )
+        if refused is not None:
+            self.message_user(
+                request,
+                ngettext(
+                    "%(count)d request was not decided: %(detail)s",
+                    "%(count)d requests were not decided: %(detail)s",
+                    refused_count,
+                )
+                % {"count": refused_count, "detail": refused.detail},
+                messages.ERROR,
             )
         return None
 

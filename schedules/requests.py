@@ -14,6 +14,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_noop
 from rest_framework import status
 
+from em_agent.authorization import can_decide_for
 from em_agent.exceptions import ApplicationError
 from em_agent.models import Agent, User
 from em_agent.policies import wfm_policy
@@ -270,21 +271,47 @@ def _decide_by_verdict(request: ScheduleRequest, verdict: Verdict) -> None:
         request.save(update_fields=["status_reason", "status_reason_i18n"])
 
 
-def _claim_pending(request_id: int) -> ScheduleRequest:
-    """The request, locked; refused unless still pending (two supervisors: one decides)."""
+def _lock(request_id: int) -> ScheduleRequest:
     # Only the request's own row: locking the joined agent and organisation would hold up every
     # writer that refers to them (and deadlocked against schedule writes, found by review).
-    request = (
+    return (
         ScheduleRequest.objects.select_for_update(of=("self",))
         .select_related("agent__organization")
         .get(pk=request_id)
     )
+
+
+def _ensure_pending(request: ScheduleRequest) -> None:
+    """Two deciders at once (two supervisors, a supervisor and the lapse task): one decides."""
     if request.status != RequestStatus.PENDING:
         raise ApplicationError(
             "not_pending",
             _("This request is no longer pending (%(status)s).") % {"status": request.get_status_display()},
             status_code=status.HTTP_409_CONFLICT,
         )
+
+
+def _claim_pending(request_id: int) -> ScheduleRequest:
+    """The request, locked and still pending, for the engine's own decisions (no actor)."""
+    request = _lock(request_id)
+    _ensure_pending(request)
+    return request
+
+
+def _claim_for_decision(request_id: int, *, actor: User) -> ScheduleRequest:
+    """The request, locked and still pending, for a person's decision: refused unless the actor may
+    decide for the request's organisation. The admin scopes its queue too, but the rule lives here so
+    that every caller (and the time-off and swap decisions built the same way) is held to it; an actor
+    of None is refused like anyone else, only the engine's paths decide without one."""
+    request = _lock(request_id)
+    # Before the status: someone refused learns nothing of the request, not even that it was decided.
+    if not can_decide_for(user=actor, organization=request.agent.organization):
+        raise ApplicationError(
+            "permission_denied",
+            _("You may not decide on requests of this organisation."),
+            status_code=status.HTTP_403_FORBIDDEN,
+        )
+    _ensure_pending(request)
     return request
 
 
@@ -354,7 +381,7 @@ def _record_decision(
 def schedule_request_approve(*, request_id: int, actor: User, reason: str = "") -> ScheduleRequest:
     """A supervisor's approval: the change is applied in this transaction, or nothing is. What was
     true when the agent asked must still be: a future time, a published day."""
-    request = _claim_pending(request_id)
+    request = _claim_for_decision(request_id, actor=actor)
     starts = [t for t in (request.start, request.activity.start if request.activity else None) if t]
     if starts and min(starts) <= timezone.now():
         raise ApplicationError(
@@ -374,7 +401,7 @@ def schedule_request_approve(*, request_id: int, actor: User, reason: str = "") 
 
 @transaction.atomic
 def schedule_request_deny(*, request_id: int, actor: User, reason: str = "") -> ScheduleRequest:
-    request = _claim_pending(request_id)
+    request = _claim_for_decision(request_id, actor=actor)
     _deny(
         request,
         actor=actor,
