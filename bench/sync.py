@@ -25,8 +25,9 @@ What it does, for real (nothing is mocked; the project's code is not patched):
      (lunch moved by 15 minutes and the day note; off days: the note), which must report exactly
      those days as changed;
   6. prints the summary against the goals, with each run's counts, phases (by wrapping the sync's
-     functions from outside, in the child) and SQL statements, and exits non-zero if a run failed,
-     timed out or wrote what it should not have.
+     functions from outside, in the child) and SQL statements, and exits non-zero if a goal it
+     prints fails (time, memory, rows written) or a run failed, timed out or wrote what it should not
+     have.
 """
 
 from __future__ import annotations
@@ -899,7 +900,10 @@ def report(args, config, shape, results, first, rerun, changed, floor_seconds, f
                 default=str,
             )
         )
-    return 0 if all(r.ok for r in results) and all(checks.values()) and len(results) == 4 else 1
+    goals_failed = [name.strip() for name, _value, _goal, ok in rows if ok == "FAIL"]
+    if goals_failed:
+        print("  goals FAILED: " + "; ".join(goals_failed))
+    return 0 if all(r.ok for r in results) and not goals_failed and len(results) == 4 else 1
 
 
 if __name__ == "__main__":

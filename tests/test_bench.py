@@ -1,0 +1,302 @@
+"""The benchmarks (bench/) against the code as it is now: each module imports, the pieces that run
+in-process run at a tiny size, the what-ifs patch what the project really runs, the bare view does the
+endpoint's work, and a goal that fails is a non-zero exit. A change to a function a benchmark calls
+or patches breaks this suite, not the next benchmark run."""
+
+import argparse
+import datetime as dt
+import importlib
+import json
+import sys
+from pathlib import Path
+
+import django
+import pytest
+import time_machine
+from django.conf import settings
+from django.db import connection
+from django.test import Client
+from django.test.utils import CaptureQueriesContext
+from django.utils.module_loading import import_string
+
+from em_agent import sessions
+from schedules.models import Activity, ScheduleDay
+from schedules.selectors import schedule_days_for_agent
+from tests.notifications.fake_fcm import FakeFcm, write_service_account
+from tests.schedules.factories import shift
+
+BENCH = Path(__file__).resolve().parent.parent / "bench"
+MODULES = sorted(f"bench.{path.stem}" for path in BENCH.glob("*.py") if path.stem != "__init__")
+
+
+@pytest.fixture
+def bench_import(monkeypatch):
+    """Imports a bench module as its script or server would, with no what-if asked for. Django is
+    already set up by pytest-django: a second django.setup() (the what-if modules call it, for
+    Celery and gunicorn) would configure logging again under the other tests."""
+    monkeypatch.delenv("BENCH_WHATIF", raising=False)
+    monkeypatch.setattr(django, "setup", lambda *args, **kwargs: None)
+    monkeypatch.setattr(sys, "path", list(sys.path))  # the scripts put the repository first
+    return importlib.import_module
+
+
+@pytest.fixture
+def fake_fcm():
+    with FakeFcm() as server:
+        yield server
+
+
+@pytest.mark.parametrize("name", MODULES)
+def test_every_bench_module_imports(bench_import, name):
+    assert bench_import(name)
+
+
+def test_every_script_is_covered():
+    assert {"bench.fanout", "bench.sync", "bench.schedule_api", "bench.profile_batch"} <= set(MODULES)
+    assert {"bench.alternatives", "bench.whatif", "bench.schedule_whatif", "bench.bare_urls"} <= set(MODULES)
+
+
+# --- the schedule benchmark: the bare view and the what-if ---------------------------------------
+
+
+@pytest.mark.django_db
+def test_the_bare_view_does_the_endpoints_work_byte_for_byte_and_nothing_more(
+    bench_import, agent, logged_in, settings
+):
+    bench_import("bench.bare_urls")
+    with time_machine.travel("2026-11-10 08:00:00 +00:00", tick=False):
+        for date in (dt.date(2026, 11, 2), dt.date(2026, 11, 3), dt.date(2026, 11, 30)):
+            shift(agent, date, ("PHONE", "09:00", "12:00"), ("LUNCH", "12:00", "12:30"), note=f"n{date.day}")
+        # Outside the month, in the range the old bare view also read (no bound on the start).
+        shift(agent, dt.date(2026, 10, 31), ("PHONE", "22:00", "06:00"))
+        shift(agent, dt.date(2026, 12, 1), ("PHONE", "09:00", "17:00"))
+        start, end = dt.date(2026, 11, 1), dt.date(2026, 11, 30)
+        endpoint = logged_in(agent).get(f"/api/v1/schedule?start={start}&end={end}")
+        with CaptureQueriesContext(connection) as selector:
+            schedule_days_for_agent(agent=agent, start=start, end=end)
+
+        settings.ROOT_URLCONF = "bench.bare_urls"
+        with CaptureQueriesContext(connection) as bare_queries:
+            bare = Client().get(f"/bench/bare/{agent.pk}?start={start}&end={end}&zone={agent.timezone}")
+
+    assert endpoint.status_code == bare.status_code == 200
+    assert bare.content == endpoint.content
+    assert sum(len(day["activities"]) for day in json.loads(bare.content)["days"]) == 6
+    # The same statements, bounds included: the ratio compares the framework, not the queries.
+    assert [q["sql"] for q in bare_queries.captured_queries] == [q["sql"] for q in selector.captured_queries]
+
+
+@pytest.mark.django_db
+def test_usercache_patches_the_backend_that_loads_a_sessions_user(
+    bench_import, agent, logged_in, monkeypatch
+):
+    from allauth.core.internal.sessionkit import get_session_user
+
+    whatif = bench_import("bench.schedule_whatif")
+    for path in settings.AUTHENTICATION_BACKENDS:
+        backend = import_string(path)
+        monkeypatch.setattr(backend, "get_user", backend.get_user)  # undone after the test
+    session = sessions.lookup(logged_in(agent).token)
+
+    whatif.apply({"usercache"})
+
+    with CaptureQueriesContext(connection) as first:
+        assert get_session_user(session) == agent.user
+    with CaptureQueriesContext(connection) as second:
+        user = get_session_user(session)
+    assert len(first.captured_queries) == 1  # the user with its agent and organisation, joined
+    assert second.captured_queries == []
+    assert user.agent.organization == agent.organization
+
+
+def test_the_schedule_whatifs_that_the_project_adopted_are_refused(bench_import):
+    whatif = bench_import("bench.schedule_whatif")
+    for name in ("join", "idle", "nonsense"):
+        with pytest.raises(SystemExit, match="unknown change"):
+            whatif.parse(name)
+    assert whatif.parse("usercache") == {"usercache"}
+
+
+@pytest.mark.django_db
+def test_the_schedule_seed_is_what_the_service_writes(bench_import, postgres):
+    schedule_api = bench_import("bench.schedule_api")
+
+    counts = schedule_api.seed(agents=3, batch=2, service=False)
+
+    assert counts["first agent's days as the service writes them"] is True
+    assert counts["days"] == 3 * schedule_api.DAYS
+    assert counts["activities"] == Activity.objects.count() > 0
+
+
+# --- the fan-out benchmark: the what-ifs, alternatives, profile_batch ----------------------------
+
+
+@pytest.fixture
+def fcm_settings(fake_fcm, tmp_path, settings):
+    from notifications import push
+
+    settings.FCM_CREDENTIALS_FILE = str(
+        write_service_account(tmp_path / "sa.json", token_uri=fake_fcm.token_uri, project_id="test")
+    )
+    settings.FCM_SEND_URL = fake_fcm.send_url
+    push.reset_gateway()
+    yield fake_fcm
+    push.reset_gateway()
+
+
+def _messages(count: int):
+    from notifications.push import PushMessage
+
+    return [
+        PushMessage(
+            token=f"device-{i}",
+            notification_id=i,
+            title="t",
+            body="b",
+            data={"kind": "k"},
+            collapse_key=f"n{i}",
+        )
+        for i in range(count)
+    ]
+
+
+def test_the_fanout_whatifs_patch_the_gateway_the_project_builds(bench_import, fcm_settings, monkeypatch):
+    from notifications import push
+
+    whatif = bench_import("bench.whatif")
+    monkeypatch.setattr(push.FcmGateway, "_send_chunk", push.FcmGateway._send_chunk)
+    monkeypatch.setattr(push.FcmGateway, "__init__", push.FcmGateway.__init__)
+
+    def send_each(*args, **kwargs):
+        raise AssertionError("pool32 sends one message at a time, from its pool")
+
+    monkeypatch.setattr(push.messaging, "send_each", send_each)
+
+    whatif.apply(whatif.parse("pool32,chunk2"))
+    gateway = push.get_gateway()
+    results = gateway.send(_messages(3))
+
+    assert gateway.chunk_size == 2
+    assert [r.outcome for r in results] == [push.PushOutcome.SENT] * 3
+    assert sorted(fcm_settings.accepted_tokens()) == ["device-0", "device-1", "device-2"]
+
+
+def test_the_fanout_whatifs_that_the_project_adopted_are_refused(bench_import):
+    whatif = bench_import("bench.whatif")
+    for name in ("record", "trustenv", "chunk", "pool"):
+        with pytest.raises(SystemExit, match="unknown changes"):
+            whatif.parse(name)
+    assert whatif.parse("pool32, chunk100,switch50") == {"pool32", "chunk100", "switch50"}
+
+
+@pytest.mark.django_db
+def test_alternatives_sends_every_way_at_a_tiny_size(bench_import, fcm_settings, capsys):
+    fanout, alternatives = bench_import("bench.fanout"), bench_import("bench.alternatives")
+    fanout.seed(agents=2, devices=2)
+
+    short = alternatives.send(argparse.Namespace(messages=4, repeat=1), fcm_settings.base_url)
+
+    assert short == 0
+    lines = [line for line in capsys.readouterr().out.splitlines() if " ok in " in line]
+    assert len(lines) == 3
+    assert all("    4 ok in" in line for line in lines)
+
+
+def test_profile_batch_times_functions_that_exist(bench_import):
+    profile_batch = bench_import("bench.profile_batch")
+    for owner, attribute, _name in profile_batch.timed_functions():
+        assert callable(getattr(owner, attribute)), f"{owner}.{attribute}"
+
+
+# --- goals: a failed one is a non-zero exit ------------------------------------------------------
+
+
+def _schedule_report(schedule_api, *, p50_ms: float, bare_per_second: float) -> int:
+    def run(name: str, latency_ms: float, count: int) -> "schedule_api.Run":
+        result = schedule_api.Run(name, latencies=[latency_ms / 1000] * count, seconds=1.0)
+        result.cpu = {"gunicorn": 1.0}
+        return result
+
+    args = argparse.Namespace(rate=50.0, duration=1.0, concurrency=16, saturation_duration=1.0, json=None)
+    config = {"agents": 1, "sessions": 1, "workers": 1, "worker_class": "sync", "threads": 1, "cpus": 2}
+    saturated = {"real endpoint": run("real", 10, 100), "bare view": run("bare", 10, int(bare_per_second))}
+    runs = [run("single", 10, 10), run("rate", p50_ms, 50), *saturated.values()]
+    config["whatif"] = ""
+    return schedule_api.report(args, config, runs, saturated, checks={"body": True}, shape="")
+
+
+def test_schedule_api_exits_1_when_a_goal_fails(bench_import, capsys):
+    schedule_api = bench_import("bench.schedule_api")
+
+    assert _schedule_report(schedule_api, p50_ms=10, bare_per_second=120) == 0
+    assert _schedule_report(schedule_api, p50_ms=25, bare_per_second=120) == 1  # p50 > 20 ms
+    assert _schedule_report(schedule_api, p50_ms=10, bare_per_second=150) == 1  # ratio 0.67 < 0.70
+    assert "goals FAILED: ratio real / bare" in capsys.readouterr().out
+
+
+def test_fanout_exits_1_when_a_goal_fails(bench_import, capsys):
+    fanout = bench_import("bench.fanout")
+    args = argparse.Namespace(agents=10, json=None)
+
+    def summary(**fields):
+        config = {"agents": 10, "devices": 2, "workers": 1, "concurrency": 2, "beat": True, "cpus": 2}
+        return fanout.Summary(
+            config={**config, "whatif": ""}, messages=20, delivered=10, accepted=20, **fields
+        )
+
+    assert fanout.report(summary(total_seconds=100.0, peak_rss_mb=400.0), args) == 0
+    assert fanout.report(summary(total_seconds=150.0, peak_rss_mb=400.0), args) == 1
+    assert fanout.report(summary(total_seconds=100.0, peak_rss_mb=600.0), args) == 1
+    assert "goals FAILED: peak worker RSS" in capsys.readouterr().out
+
+
+def test_sync_exits_1_when_a_goal_fails(bench_import, capsys):
+    sync = bench_import("bench.sync")
+    args = argparse.Namespace(agents=1, days=1, change_percent=1.0, json=None)
+    shape = sync.ExportShape(days=1, activities=1)
+
+    def report(first_seconds: float) -> int:
+        results = [
+            sync.SyncResult(name, seconds=seconds, status="succeeded")
+            for name, seconds in (("roster", 1.0), ("first", first_seconds), ("rerun", 1.0), ("changed", 1.0))
+        ]
+        return sync.report(args, {"cpus": 2}, shape, results, *results[1:], 1.0, 1, {"check": True})
+
+    assert report(100.0) == 0
+    assert report(130.0) == 1  # the first sync over 120 s
+    assert "goals FAILED: first sync" in capsys.readouterr().out
+
+
+# --- the sync benchmark: its export through the sync, at a tiny size -----------------------------
+
+
+@pytest.mark.django_db
+def test_the_sync_benchmarks_export_goes_through_the_sync(bench_import, tmp_path):
+    from em_agent.models import Agent, Organization
+    from sync.connectors import DirectoryConnector
+    from sync.services import wfm_sync
+
+    sync = bench_import("bench.sync")
+    with time_machine.travel("2026-11-10 08:00:00 +01:00", tick=False):
+        org = Organization.objects.create(name="Sync bench", slug="syncbench", default_timezone=sync.ZONE)
+        stamp = "2026-11-10T08:00:00+01:00"
+        roster_only, full = tmp_path / "roster", tmp_path / "full"
+        sync.write_roster(roster_only, agents=3, generated_at=stamp)
+        (roster_only / "schedules.json").write_text(
+            json.dumps({**sync.EXPORT, "generated_at": stamp, "days": []})
+        )
+        sync.write_roster(full, agents=3, generated_at=stamp)
+        write = {"agents": 3, "days": 10, "today": dt.date(2026, 11, 10), "generated_at": stamp}
+        shape = sync.write_schedules(full / "schedules.json", change_percent=0, **write)
+
+        roster = wfm_sync(organization=org, connector=DirectoryConnector(roster_only), trigger="bench")
+        Agent.objects.filter(organization=org).update(activated_at=dt.datetime.now(tz=dt.UTC))
+        first = wfm_sync(organization=org, connector=DirectoryConnector(full), trigger="bench")
+        changed_shape = sync.write_schedules(full / "schedules.json", change_percent=20, **write)
+        changed = wfm_sync(organization=org, connector=DirectoryConnector(full), trigger="bench")
+
+    assert (roster.status, first.status, changed.status) == ("succeeded",) * 3
+    assert roster.counts["agents_created"] == 3
+    assert ScheduleDay.objects.filter(agent__organization=org).count() == shape.days == 30
+    assert Activity.objects.filter(agent__organization=org).count() == shape.activities
+    assert changed.counts["days_changed"] == changed_shape.changed_days > 0
