@@ -16,16 +16,56 @@ REAUTH_URL = "/_allauth/app/v1/auth/reauthenticate"
 TOTP_URL = "/_allauth/app/v1/account/authenticators/totp"
 
 REQUIRE_SERVICES = bool(os.environ.get("EM_REQUIRE_SERVICES"))
+_SKIPPED_AT_COLLECTION = pytest.StashKey[list]()
+
+
+def _require_services() -> bool:
+    # Read when each report is made, not at import, so tests/test_require_services.py can switch it.
+    return bool(os.environ.get("EM_REQUIRE_SERVICES"))
 
 
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item, call):
-    """In CI (EM_REQUIRE_SERVICES=1) a test that skips for want of a service is a failure."""
+    """In CI (EM_REQUIRE_SERVICES=1) a test that skips for want of a service is a failure, and so
+    is an xfail (expected to fail or not, it is a test that does not run its assertions in CI)."""
     outcome = yield
     report = outcome.get_result()
-    if REQUIRE_SERVICES and report.skipped and not hasattr(report, "wasxfail"):
+    if not _require_services():
+        return
+    if hasattr(report, "wasxfail"):
+        reason = report.wasxfail
+        del report.wasxfail
+        report.outcome = "failed"
+        report.longrepr = f"xfail in CI, where every test must run and pass: {reason or 'no reason given'}"
+    elif report.skipped:
         report.outcome = "failed"
         report.longrepr = f"skipped in CI, where every service must be present: {report.longrepr}"
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_make_collect_report(collector):
+    """A module that skips while it is collected (pytest.importorskip, a module-level pytest.skip)
+    runs none of its tests: in CI that fails the run too, at its end, so the other tests still run."""
+    outcome = yield
+    report = outcome.get_result()
+    if _require_services() and report.skipped:
+        collector.config.stash.setdefault(_SKIPPED_AT_COLLECTION, []).append(report)
+
+
+def pytest_sessionfinish(session, exitstatus):
+    nothing_failed = exitstatus in (pytest.ExitCode.OK, pytest.ExitCode.NO_TESTS_COLLECTED)
+    if session.config.stash.get(_SKIPPED_AT_COLLECTION, []) and nothing_failed:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    skipped = config.stash.get(_SKIPPED_AT_COLLECTION, [])
+    if not skipped:
+        return
+    terminalreporter.section("EM_REQUIRE_SERVICES: skipped at collection, so the run fails", red=True)
+    for report in skipped:
+        reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else report.longrepr
+        terminalreporter.line(f"FAILED {report.nodeid or report.fspath} - skipped in CI: {reason}", red=True)
 
 
 def pytest_report_header(config):

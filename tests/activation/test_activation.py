@@ -7,7 +7,7 @@ from django.core.management import call_command
 from django.db import connection
 
 from activation import codes
-from activation.models import ActivationCode
+from activation.models import ActivationCode, AttemptCounter
 from activation.services import activation_code_issue
 from em_agent.exceptions import ApplicationError
 from em_agent.models import Agent
@@ -121,12 +121,23 @@ def test_the_sixth_wrong_attempt_in_an_hour_gets_429(logged_in, new_agent):
         assert client.post(URL, {"code": issued.code}).status_code == 200
 
 
-def test_a_success_does_not_use_up_an_attempt(logged_in, new_agent):
+def test_a_success_does_not_use_up_an_attempt(logged_in, new_agent, org, settings):
+    settings.ACTIVATION_MAX_FAILURES_PER_ADDRESS = 5
+    address = "198.51.100.9"
     client = logged_in(new_agent)
     for _ in range(4):
-        _assert_invalid(client.post(URL, {"code": "WRONG-CODE2"}))
+        _assert_invalid(client.post(URL, {"code": "WRONG-CODE2"}, REMOTE_ADDR=address))
 
-    assert client.post(URL, {"code": activation_code_issue(agent=new_agent).code}).status_code == 200
+    code = activation_code_issue(agent=new_agent).code
+    assert client.post(URL, {"code": code}, REMOTE_ADDR=address).status_code == 200
+
+    # The success gave its attempt back: four failures counted, for the agent and the address.
+    assert AttemptCounter.objects.get(key=f"agent:{new_agent.pk}").count == 4
+    assert AttemptCounter.objects.get(key=f"address:{address}").count == 4
+    # So a colleague at the same address still has the fifth failure before the limit.
+    colleague = logged_in(AgentFactory(organization=org, activated_at=None))
+    _assert_invalid(colleague.post(URL, {"code": "WRONG-CODE2"}, REMOTE_ADDR=address))
+    assert colleague.post(URL, {"code": "WRONG-CODE2"}, REMOTE_ADDR=address).status_code == 429
 
 
 def test_attempts_are_limited_per_client_address(logged_in, org, settings):
