@@ -7,7 +7,7 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
 from em_agent.admin_scoping import OrganizationScopedAdmin
-from sync.models import SyncIssue, SyncRun, WfmSource
+from sync.models import NightlySync, SyncIssue, SyncRun, WfmSource
 from sync.tasks import sync_organization
 
 
@@ -66,7 +66,16 @@ class SyncRunAdmin(OrganizationScopedAdmin):
     supervisor_actions = frozenset({"view"})
     list_display = ["organization", "started_at", "status", "trigger", "duration", "short_counts"]
     list_filter = ["status", "organization", "trigger"]
-    readonly_fields = ["organization", "trigger", "status", "started_at", "finished_at", "counts", "error"]
+    readonly_fields = [
+        "organization",
+        "trigger",
+        "night",
+        "status",
+        "started_at",
+        "finished_at",
+        "counts",
+        "error",
+    ]
     inlines = [SyncIssueInline]
 
     # A record of what happened: nobody adds, changes or deletes one, superusers included.
@@ -87,3 +96,71 @@ class SyncRunAdmin(OrganizationScopedAdmin):
     def short_counts(self, run: SyncRun) -> str:
         keys = ["agents", "days_seen", "days_changed", "days_unchanged", "schedules_skipped", "conflicts"]
         return ", ".join(f"{key} {run.counts[key]}" for key in keys if key in run.counts)
+
+
+class AttemptInline(admin.TabularInline):
+    """A night's attempts: its runs, each with its outcome and error."""
+
+    model = SyncRun
+    fk_name = "night"
+    fields = ["started_at", "finished_at", "status", "error"]
+    readonly_fields = ["started_at", "finished_at", "status", "error"]
+    ordering = ["started_at"]
+    extra = 0
+    max_num = 0
+    can_delete = False
+    show_change_link = True
+    verbose_name = _("attempt")
+    verbose_name_plural = _("attempts")
+
+    def has_view_permission(self, request: HttpRequest, obj=None) -> bool:
+        return True  # as SyncIssueInline: NightlySyncAdmin scopes the night
+
+    def has_add_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+
+@admin.register(NightlySync)
+class NightlySyncAdmin(OrganizationScopedAdmin):
+    """Each organisation's nightly syncs: one row a night, its attempts and the next retry."""
+
+    organization_path = "organization"
+    supervisor_actions = frozenset({"view"})
+    list_display = [
+        "night",
+        "organization",
+        "status",
+        "attempts",
+        "next_attempt_at",
+        "started_at",
+        "finished_at",
+        "covered_by",
+    ]
+    list_filter = ["status", "organization"]
+    date_hierarchy = "night"
+    fields = [
+        "organization",
+        "night",
+        "due_at",
+        "status",
+        "attempts",
+        "next_attempt_at",
+        "queued_at",
+        "started_at",
+        "finished_at",
+        "covered_by",
+    ]
+    inlines = [AttemptInline]
+
+    # A record of what happened, as SyncRunAdmin (so every field shows read-only).
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False

@@ -15,13 +15,15 @@ import random
 import re
 import time
 from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
+from pathlib import Path
 from urllib.parse import urljoin, urlsplit
 
 import requests
 from django.conf import settings
 from django.utils import timezone
 
-from sync.connectors import ConnectorError, check_format
+from sync.connectors import ConnectorError, check_format, spooled_schedules
 from sync.models import WfmSource
 
 logger = logging.getLogger(__name__)
@@ -127,7 +129,13 @@ class HttpConnector:
     def roster(self) -> dict:
         return self._get(f"{self.base_url}/roster")
 
+    def schedules_file(self, *, start: dt.date, end: dt.date) -> AbstractContextManager[Path]:
+        """Every page downloaded (retries, Retry-After waits and all) into a bounded temporary file
+        before the sync opens its transaction: no page is fetched while rows are locked."""
+        return spooled_schedules(self.schedule_days(start=start, end=end), name=f"{self.base_url}/schedules")
+
     def schedule_days(self, *, start: dt.date, end: dt.date) -> Iterator[dict]:
+        """The window's day rows, a page at a time as they are read."""
         url = f"{self.base_url}/schedules"
         params: dict[str, str] | None = {"start": start.isoformat(), "end": end.isoformat()}
         low, high = start.isoformat(), end.isoformat()

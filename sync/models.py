@@ -45,9 +45,60 @@ class RunStatus(models.TextChoices):
     SKIPPED = "skipped", _("Skipped: another run was in progress")
 
 
+class NightStatus(models.TextChoices):
+    QUEUED = "queued", _("Queued")
+    RUNNING = "running", _("Running")
+    RETRY_PLANNED = "retry_planned", _("Failed: retry planned")
+    SUCCEEDED = "succeeded", _("Succeeded")
+    FAILED = "failed", _("Failed: no retry left")
+    SUPERSEDED = "superseded", _("Replaced by the next night's sync")
+
+
+class NightlySync(models.Model):
+    """An organisation's nightly sync of one night: claimed (inserted, or set back to queued) in
+    the transaction that hands its task to the broker, so two beats hand it out once; its task
+    starts a run only by a conditional update from queued to running. Each attempt is a SyncRun
+    pointing here."""
+
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="nightly_syncs")
+    night = models.DateField(help_text=_("The date, in the organisation's zone, the sync was due on."))
+    due_at = models.DateTimeField()
+    status = models.CharField(max_length=20, choices=NightStatus.choices, default=NightStatus.QUEUED)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    queued_at = models.DateTimeField(help_text=_("When its task was last handed to the broker."))
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    next_attempt_at = models.DateTimeField(_("next retry"), null=True, blank=True)
+    # A run not of this night (an operator's Sync now, the command) that succeeded after the due
+    # time: the night's sync had nothing left to do.
+    covered_by = models.ForeignKey(
+        "SyncRun", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        verbose_name = _("nightly sync")
+        verbose_name_plural = _("nightly syncs")
+        ordering = ["-night", "organization_id"]
+        constraints = [
+            models.UniqueConstraint(fields=["organization", "night"], name="nightly_sync_one_per_night"),
+            models.CheckConstraint(
+                condition=Q(status="retry_planned", next_attempt_at__isnull=False)
+                | (~Q(status="retry_planned") & Q(next_attempt_at__isnull=True)),
+                name="nightly_sync_retry_time_iff_planned",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.organization.name}, night of {self.night}: {self.get_status_display()}"
+
+
 class SyncRun(models.Model):
     organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="sync_runs")
     trigger = models.CharField(max_length=40, default="schedule")  # schedule, admin, command, activation
+    # The nightly sync this run is an attempt of; none for a manual or an activation run.
+    night = models.ForeignKey(
+        NightlySync, null=True, blank=True, on_delete=models.SET_NULL, related_name="runs"
+    )
     status = models.CharField(max_length=20, choices=RunStatus.choices, default=RunStatus.RUNNING)
     started_at = models.DateTimeField(default=utc_now)
     finished_at = models.DateTimeField(null=True, blank=True)

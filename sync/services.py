@@ -3,11 +3,12 @@ the schedules of activated agents for a window, each changed day replaced throug
 service (so the agent hears of a changed future day once, and of a past day never).
 
 A run is recorded with its counts and every row it skipped. Only one run per organisation at a
-time (a PostgreSQL advisory lock; a second one is recorded as skipped). The day rows are streamed
-and only the changed ones kept (a hash per day row); they are written in batches, each its own
-transaction that never splits a day (on PostgreSQL by writer threads while the next batch is
-validated): a run that dies leaves every day old or new, and the next run finishes the work
-(unchanged days are found by their hash and not touched)."""
+time (a PostgreSQL advisory lock; a second one is recorded as skipped). The export is fetched whole
+before any transaction (the HTTP connector's pages spooled to a bounded temporary file); its day
+rows are then streamed from the file and only the changed ones kept (a hash per day row); they are
+written in batches, each its own transaction that never splits a day (on PostgreSQL by writer
+threads while the next batch is validated): a run that dies leaves every day old or new, and the
+next run finishes the work (unchanged days are found by their hash and not touched)."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ import queue
 import threading
 import zoneinfo
 from collections import Counter
+from collections.abc import Iterable
 from contextlib import contextmanager
 from dataclasses import dataclass
 from types import TracebackType
@@ -33,8 +35,8 @@ from em_agent.services import user_set_active
 from schedules.models import ActivityCode, ActivitySource, ScheduleChange, ScheduleDay
 from schedules.services import DayPlan, schedule_days_apply, schedule_days_lock
 from sync import rows
-from sync.connectors import ConnectorError, WfmConnector, check_format, connector_for
-from sync.models import IssueKind, RunStatus, SyncIssue, SyncRun, WfmSource
+from sync.connectors import ConnectorError, WfmConnector, check_format, connector_for, read_schedule_days
+from sync.models import IssueKind, NightlySync, RunStatus, SyncIssue, SyncRun, WfmSource
 
 logger = logging.getLogger(__name__)
 
@@ -100,35 +102,45 @@ def wfm_sync(
     connector: WfmConnector | None = None,
     now: dt.datetime | None = None,
     only_agent: Agent | None = None,
+    night: NightlySync | None = None,
 ) -> SyncRun:
-    """`only_agent`: that agent's schedule only (right after its activation), roster untouched."""
+    """`only_agent`: that agent's schedule only (right after its activation), roster untouched.
+    `night`: the nightly sync this run is an attempt of (sync.nightly)."""
     now = now or timezone.now()
     with _organization_lock(organization) as held:
         if not held:
             return SyncRun.objects.create(
                 organization=organization,
                 trigger=trigger,
+                night=night,
                 status=RunStatus.SKIPPED,
                 started_at=now,
                 finished_at=now,
             )
-        run = SyncRun.objects.create(organization=organization, trigger=trigger, started_at=now)
+        run = SyncRun.objects.create(organization=organization, trigger=trigger, night=night, started_at=now)
         issues = _Issues(run)
         try:
             connector = connector or connector_for(WfmSource.objects.get(organization=organization))
-            # The roster and the whole of the schedules are read in one transaction: an export
-            # that cannot be read to its end (cut short, another version) changes nothing at all,
-            # not even the roster. Only then are the changed days written, batch by batch.
+            start, end = sync_window(organization, now=now)
             read = _Issues(run)
-            roster = None if only_agent is not None else connector.roster()  # fetched before the transaction
+            # Everything from the WFM is fetched before the transaction: the roster, and the
+            # schedules as a local file (the HTTP connector's pages, with their retries and
+            # Retry-After waits, spooled to a bounded temporary file). So the roster's changed rows,
+            # locked until the commit, wait for no download, and an agent's request for them neither.
+            roster = None if only_agent is not None else connector.roster()
             if roster is not None:
                 check_format(roster, name="the roster")
-            with transaction.atomic():
+            with connector.schedules_file(start=start, end=end) as schedules, transaction.atomic():
+                # The roster and the whole of the schedules in one transaction: an export that
+                # cannot be read to its end (cut short, another version; or, before this, a page
+                # that failed, a spool over its limit) changes nothing at all, not even the roster.
+                # Only then are the changed days written, batch by batch.
                 if roster is not None:
                     _sync_roster(organization, roster, read, now=now)
-                # The day rows stream in here (the HTTP connector's pages too): the roster's changes
-                # wait for them, uncommitted, so that an export cut short changes nothing.
-                pending = _read_schedules(organization, connector, read, now=now, only_agent=only_agent)
+                days = read_schedule_days(schedules, start=start, end=end)
+                pending = _read_schedules(
+                    organization, days, read, start=start, end=end, only_agent=only_agent
+                )
             generated_at = _aware(roster.get("generated_at")) if roster is not None else None
             issues.merge(read)
             _write_schedules(organization, pending, issues, now=now, wfm_copy_at=generated_at)
@@ -379,15 +391,15 @@ class _Pending:
 
 def _read_schedules(
     organization: Organization,
-    connector: WfmConnector,
+    days: Iterable[dict],
     issues: _Issues,
     *,
-    now: dt.datetime,
+    start: dt.date,
+    end: dt.date,
     only_agent: Agent | None = None,
 ) -> _Pending:
     """The day rows stream by and only the changed ones are kept, compactly (a day whose hash
     matches the stored one is not even validated)."""
-    start, end = sync_window(organization, now=now)
     # Only activated agents are fed: a newly activated agent sees its schedule after the next run.
     fed = Agent.objects.filter(organization=organization, activated_at__isnull=False, user__is_active=True)
     if only_agent is not None:
@@ -417,7 +429,7 @@ def _read_schedules(
     listed: set[tuple[int, dt.date]] = set()
     duplicated: set[tuple[int, dt.date]] = set()
     seen = not_fed_days = 0
-    for index, raw in enumerate(connector.schedule_days(start=start, end=end)):
+    for index, raw in enumerate(days):
         seen += 1
         try:
             if isinstance(raw, dict) and raw.get("agent") in not_fed:

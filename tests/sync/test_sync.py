@@ -371,36 +371,6 @@ def test_the_command_syncs_from_the_organisations_source(wfm_org, tmp_path):
     assert "agents_created 2" in out.getvalue()
 
 
-def test_the_nightly_sync_is_due_at_two_in_the_organisations_zone_once(
-    wfm_org, tmp_path, monkeypatch, django_capture_on_commit_callbacks
-):
-    from django_celery_beat.models import PeriodicTask
-
-    from sync import tasks
-
-    assert PeriodicTask.objects.filter(task="sync.run_due_syncs", enabled=True).exists()
-    WfmSource.objects.create(organization=wfm_org, location=str(tmp_path))
-    SyncRun.objects.create(
-        organization=wfm_org,
-        status=RunStatus.SUCCEEDED,
-        started_at=dt.datetime(2026, 12, 1, 1, 10, tzinfo=dt.UTC),  # last night, 02:10 in Amsterdam
-        finished_at=dt.datetime(2026, 12, 1, 1, 12, tzinfo=dt.UTC),
-    )
-    started = []
-    monkeypatch.setattr(tasks.sync_organization, "delay", lambda pk: started.append(pk))
-
-    def fire(when: str) -> list[int]:
-        started.clear()
-        with time_machine.travel(when, tick=False), django_capture_on_commit_callbacks(execute=True):
-            tasks.run_due_syncs()
-        return list(started)
-
-    assert fire("2026-12-02 00:50:00 +00:00") == []  # 01:50 in Amsterdam: not yet
-    assert fire("2026-12-02 01:05:00 +00:00") == [wfm_org.pk]  # 02:05: due
-    SyncRun.objects.create(organization=wfm_org, started_at=dt.datetime(2026, 12, 2, 1, 5, tzinfo=dt.UTC))
-    assert fire("2026-12-02 01:20:00 +00:00") == []  # running since: not twice
-
-
 def test_supervisors_see_their_organisations_runs_and_can_start_a_sync(
     wfm_org, other_org, tmp_path, client, monkeypatch, django_capture_on_commit_callbacks
 ):
