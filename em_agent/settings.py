@@ -159,6 +159,20 @@ MFA_ADAPTER = "em_agent.adapters.MFAAdapter"
 MFA_SUPPORTED_TYPES = ["totp", "recovery_codes"]
 MFA_TOTP_TOLERANCE = 1
 MFA_TOTP_ISSUER = "EM Agent"
+# Failed logins, per account and per client address (see docs/sessions.md). Password attempts are
+# reserved before the check by em_agent.login_limits (the adapter); the TOTP step uses allauth's
+# login_failed counter, which also reserves first, with the same numbers (key: the user; the key's
+# rate first, so a refusal there does not use up the address's budget).
+LOGIN_MAX_FAILURES_PER_ACCOUNT = 5
+# A contact centre's agents often share one public address (NAT), as for activation codes.
+LOGIN_MAX_FAILURES_PER_ADDRESS = env.int("LOGIN_MAX_FAILURES_PER_ADDRESS", default=100)
+LOGIN_FAILURE_WINDOW_SECONDS = 900
+ACCOUNT_RATE_LIMITS = {
+    "login_failed": (
+        f"{LOGIN_MAX_FAILURES_PER_ACCOUNT}/{LOGIN_FAILURE_WINDOW_SECONDS}s/key,"
+        f"{LOGIN_MAX_FAILURES_PER_ADDRESS}/{LOGIN_FAILURE_WINDOW_SECONDS}s/ip"
+    ),
+}
 USERSESSIONS_TRACK_ACTIVITY = False
 
 REST_FRAMEWORK = {

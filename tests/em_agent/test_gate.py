@@ -170,7 +170,8 @@ def test_the_only_totp_cannot_be_removed_where_mfa_is_required(mfa_org):
 
         response = client.delete(TOTP_URL)
 
-        assert response.status_code in (400, 403, 409)
+        assert response.status_code == 409
+        assert response.json()["errors"][0]["code"] == "mfa_required_by_organization"
         assert client.get("/api/v1/notifications/unacknowledged-count").status_code == 200
 
 
