@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test install messages lint format demo-data schema clean
+.PHONY: run test fuzz install messages lint format demo-data schema clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -28,6 +28,11 @@ run: messages
 
 test: messages
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+# The contract fuzz's longer profile (CI runs it bounded, inside `make test`); EM_FUZZ_SEED picks another seed.
+fuzz: messages
+	EM_FUZZ_EXAMPLES=$${EM_FUZZ_EXAMPLES:-200} EM_FUZZ_STATEFUL_STEPS=$${EM_FUZZ_STATEFUL_STEPS:-150} \
+		$(PY) -m pytest -q -p no:cacheprovider tests/contract $(PYTEST_ARGS)
 
 lint: install
 	$(VENV)/bin/ruff check .

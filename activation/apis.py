@@ -4,7 +4,8 @@ from rest_framework import serializers
 from rest_framework.response import Response
 
 from activation.services import agent_activate
-from em_agent.api.docs import RETRY_AFTER, error_responses
+from em_agent.api.docs import BODY_ERRORS, RETRY_AFTER, error_responses
+from em_agent.api.inputs import BodyInput
 from em_agent.api.permissions import IsAgent
 from em_agent.api.views import AgentAPIView
 from em_agent.selectors import agent_get_profile
@@ -17,9 +18,13 @@ class ActivationApi(AgentAPIView):
     permission_classes = [IsAgent]
 
     @extend_schema_serializer(component_name="ActivationInput")
-    class InputSerializer(serializers.Serializer):
-        code = serializers.CharField(
-            max_length=32, help_text="As given by the supervisor, e.g. `K7QW2-MX9PD`."
+    class InputSerializer(BodyInput):
+        # Letters and digits, with the spaces and dashes a person types between groups.
+        code = serializers.RegexField(
+            r"^[A-Za-z0-9 -]*[A-Za-z0-9][A-Za-z0-9 -]*$",
+            max_length=32,
+            trim_whitespace=False,
+            help_text="As given by the supervisor, e.g. `K7QW2-MX9PD`.",
         )
 
     @extend_schema(
@@ -35,7 +40,7 @@ class ActivationApi(AgentAPIView):
         responses={
             200: MeOutput,
             **error_responses(
-                "validation_error",
+                *BODY_ERRORS,
                 "invalid_activation_code",
                 "permission_denied",
                 "already_activated",

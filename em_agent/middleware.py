@@ -1,3 +1,6 @@
+import re
+
+from django.conf import settings
 from django.contrib.auth.models import AnonymousUser
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.utils.translation import gettext as _
@@ -72,3 +75,90 @@ class InactivityTimeoutMiddleware:
             request.user = AnonymousUser()
         elif not _is_passive(view_func):
             sessions.touch(session=request.session, now=now)
+
+
+_GUARDED_PREFIXES = ("/api/", "/_allauth/")
+# A JSON string (escapes included) or a bracket: what a depth count must see, and nothing else.
+_JSON_TOKENS = re.compile(r'"(?:[^"\\]|\\.)*"|[\[\]{}]')
+
+
+def _nesting_exceeds(text: str, limit: int) -> bool:
+    depth = 0
+    for token in _JSON_TOKENS.finditer(text):
+        mark = token.group()
+        if mark in "[{":
+            depth += 1
+            if depth > limit:
+                return True
+        elif mark in "]}":
+            depth -= 1
+    return False
+
+
+def _refusal(request: HttpRequest, *, status: int, code: str, detail: str, field: str | None = None):
+    if request.path.startswith("/_allauth/"):
+        # allauth's headless clients read allauth's error shape there.
+        error = {"message": detail, "code": code} | ({"param": field} if field else {})
+        return JsonResponse({"status": status, "errors": [error]}, status=status)
+    fields = {field: [detail]} if field else None
+    return JsonResponse(error_body(code, detail, fields), status=status)
+
+
+class RequestGuardMiddleware:
+    """Refuses, before any view runs, request bodies the API never takes: larger than
+    API_MAX_BODY_BYTES (413 `request_too_large`), not UTF-8, or nested deeper than
+    API_MAX_JSON_DEPTH (400 `validation_error`: Python's parser would recurse until it fails with a
+    500). Marks every answer under /api/ and /_allauth/ `Cache-Control: no-store`: they carry an
+    agent's schedule, tokens or personal data, which no cache on the way may keep."""
+
+    def __init__(self, get_response) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        if not request.path.startswith(_GUARDED_PREFIXES):
+            return self.get_response(request)
+        response = self._refuse(request) or self.get_response(request)
+        if not request.path.startswith(("/api/schema/", "/api/docs/")):
+            response["Cache-Control"] = "no-store"
+        return response
+
+    def _refuse(self, request: HttpRequest) -> HttpResponse | None:
+        limit = settings.API_MAX_BODY_BYTES
+        try:
+            length = int(request.META.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            return _refusal(
+                request,
+                status=400,
+                code="validation_error",
+                detail=_("The Content-Length header is not valid."),
+            )
+        if length > limit:
+            return _refusal(
+                request,
+                status=413,
+                code="request_too_large",
+                detail=_("The request body is larger than %(limit)d bytes.") % {"limit": limit},
+            )
+        if length == 0:
+            return None
+        try:
+            text = request.body.decode("utf-8")
+        except UnicodeDecodeError:
+            return _refusal(
+                request,
+                status=400,
+                code="validation_error",
+                detail=_("The request body is not UTF-8."),
+                field="body",
+            )
+        if _nesting_exceeds(text, settings.API_MAX_JSON_DEPTH):
+            return _refusal(
+                request,
+                status=400,
+                code="validation_error",
+                detail=_("The request body is nested more than %(depth)d levels deep.")
+                % {"depth": settings.API_MAX_JSON_DEPTH},
+                field="body",
+            )
+        return None

@@ -58,6 +58,8 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     # Static files (admin, API docs) straight from gunicorn, so the image needs no separate server.
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    # Oversized, non-UTF-8 and deeply nested bodies are refused before anything reads them.
+    "em_agent.middleware.RequestGuardMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -175,6 +177,11 @@ ACCOUNT_RATE_LIMITS = {
 }
 USERSESSIONS_TRACK_ACTIVITY = False
 
+# The largest body the API takes (its biggest, a swap offer to many colleagues, is a few KB) and the
+# deepest nesting (the contract's bodies are two levels deep); beyond them: 413 and 400.
+API_MAX_BODY_BYTES = env.int("API_MAX_BODY_BYTES", default=64 * 1024)
+API_MAX_JSON_DEPTH = 16
+
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["em_agent.api.authentication.SessionTokenAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["em_agent.api.permissions.IsActiveAgent"],
@@ -205,6 +212,7 @@ SPECTACULAR_SETTINGS = {
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "em_agent.api.schema.merge_allauth_login",
+        "em_agent.api.docs.move_links_into_responses",
     ],
     "ENUM_NAME_OVERRIDES": {
         "LanguageEnum": "em_agent.models.Language.choices",
@@ -262,6 +270,12 @@ DEVICE_PRUNE_AFTER_DAYS = 90
 # The nightly WFM sync: the window of schedules it reads, in days around the organisation's today.
 WFM_SYNC_DAYS_BACK = env.int("WFM_SYNC_DAYS_BACK", default=7)
 WFM_SYNC_DAYS_AHEAD = env.int("WFM_SYNC_DAYS_AHEAD", default=42)
+# A failed night is tried again after 15, 30, 60, ... minutes, at most this many times.
+WFM_SYNC_RETRIES_PER_NIGHT = env.int("WFM_SYNC_RETRIES_PER_NIGHT", default=4)
+WFM_SYNC_RETRY_MINUTES = env.int("WFM_SYNC_RETRY_MINUTES", default=15)
+# An HTTP WFM's pages are spooled to a temporary file before the transaction that applies them.
+WFM_SYNC_SPOOL_MAX_BYTES = env.int("WFM_SYNC_SPOOL_MAX_BYTES", default=512 * 1024 * 1024)
+WFM_SYNC_SPOOL_DIR = env.str("WFM_SYNC_SPOOL_DIR", default=None)
 # Where seed_demo writes the demo WFM's export, a directory per organisation, for the sync to load.
 WFM_DEMO_EXPORT_DIR = Path(env.str("WFM_DEMO_EXPORT_DIR", default=str(BASE_DIR / "var" / "wfm-export")))
 

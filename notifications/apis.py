@@ -1,9 +1,23 @@
 from django.utils import timezone, translation
-from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema, extend_schema_serializer
+from django.utils.translation import gettext as _
+from drf_spectacular.utils import (
+    OpenApiExample,
+    extend_schema,
+    extend_schema_field,
+    extend_schema_serializer,
+)
 from rest_framework import serializers, status
 from rest_framework.response import Response
 
-from em_agent.api.docs import error_responses, paginated
+from em_agent.api.docs import (
+    BODY_ERRORS,
+    PAGINATION,
+    PAGINATION_RULES,
+    error_responses,
+    operation_extensions,
+    paginated,
+)
+from em_agent.api.inputs import BodyInput
 from em_agent.api.pagination import CursorPagination
 from em_agent.api.permissions import IsAgent, mfa_satisfied
 from em_agent.api.views import AgentAPIView
@@ -51,16 +65,24 @@ class DeviceListApi(AgentAPIView):
     permission_classes = [IsAgent]
 
     @extend_schema_serializer(component_name="DeviceInput")
-    class InputSerializer(serializers.Serializer):
+    class InputSerializer(BodyInput):
         token = serializers.RegexField(
-            r"^[A-Za-z0-9_:.\-]+$", max_length=512, help_text="The device's FCM registration token."
+            r"^[A-Za-z0-9_:.\-]+$",
+            max_length=512,
+            trim_whitespace=False,
+            help_text="The device's FCM registration token.",
         )
         platform = serializers.ChoiceField(choices=Platform.choices)
 
     @extend_schema(
         operation_id="devices_list",
         summary="This agent's registered devices, newest first",
-        responses={200: paginated(DeviceOutput, "DevicePage"), **error_responses("permission_denied")},
+        parameters=PAGINATION,
+        responses={
+            200: paginated(DeviceOutput, "DevicePage"),
+            **error_responses("validation_error", "permission_denied"),
+        },
+        extensions=operation_extensions(field_rules=PAGINATION_RULES),
         tags=["agent"],
     )
     def get(self, request):
@@ -79,8 +101,19 @@ class DeviceListApi(AgentAPIView):
         responses={
             201: DeviceOutput,
             200: DeviceOutput,
-            **error_responses("validation_error", "permission_denied"),
+            **error_responses(*BODY_ERRORS, "permission_denied"),
         },
+        extensions=operation_extensions(
+            links={
+                status_code: {
+                    "UnregisterDevice": {
+                        "operationId": "devices_unregister",
+                        "parameters": {"token": "$response.body#/token"},
+                    }
+                }
+                for status_code in (200, 201)
+            }
+        ),
         examples=[
             OpenApiExample(
                 "Android",
@@ -179,14 +212,26 @@ class NotificationListApi(AgentAPIView):
     @extend_schema(
         operation_id="notifications_list",
         summary="The inbox",
-        parameters=[
-            OpenApiParameter("cursor", str, description="From `next`."),
-            OpenApiParameter("page_size", int),
-        ],
+        parameters=PAGINATION,
         responses={
             200: paginated(NotificationOutput, "NotificationPage"),
-            **error_responses("activation_required", "mfa_enrollment_required"),
+            **error_responses("validation_error", "activation_required", "mfa_enrollment_required"),
         },
+        extensions=operation_extensions(
+            field_rules=PAGINATION_RULES,
+            links={
+                200: {
+                    "AcknowledgeNotification": {
+                        "operationId": "notifications_acknowledge",
+                        "parameters": {"notification_id": "$response.body#/results/0/id"},
+                    },
+                    "DeleteNotification": {
+                        "operationId": "notifications_delete",
+                        "parameters": {"notification_id": "$response.body#/results/0/id"},
+                    },
+                }
+            },
+        ),
         examples=[
             OpenApiExample(
                 "Inbox", value={"results": [NOTIFICATION_EXAMPLE], "next": None}, response_only=True
@@ -231,6 +276,16 @@ class NotificationAcknowledgeApi(AgentAPIView):
             200: NotificationOutput,
             **error_responses("activation_required", "mfa_enrollment_required", "not_found"),
         },
+        extensions=operation_extensions(
+            links={
+                200: {
+                    "DeleteNotification": {
+                        "operationId": "notifications_delete",
+                        "parameters": {"notification_id": "$response.body#/id"},
+                    }
+                }
+            }
+        ),
         examples=[
             OpenApiExample("Read", value={**NOTIFICATION_EXAMPLE, "acknowledged": True}, response_only=True)
         ],
@@ -263,14 +318,37 @@ class NotificationDetailApi(AgentAPIView):
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
+# The kinds an agent receives, and so may have emailed or not (supervisors' kinds are not theirs).
+AGENT_KINDS = [name for name, kind in kinds.KINDS.items() if kind.audience == "agent"]
+
+
+@extend_schema_field(
+    {
+        "type": "object",
+        "properties": {name: {"type": "boolean"} for name in AGENT_KINDS},
+        "additionalProperties": False,
+    }
+)
+class EmailFlagsField(serializers.DictField):
+    """Kind → email on or off, for the kinds an agent receives and no others."""
+
+    child = serializers.BooleanField()
+
+    def to_internal_value(self, data):
+        flags = super().to_internal_value(data)
+        unknown = sorted(set(flags) - set(AGENT_KINDS))
+        if unknown:
+            raise serializers.ValidationError(_("Unknown kinds: %(kinds)s") % {"kinds": ", ".join(unknown)})
+        return flags
+
+
 class PreferencesApi(AgentAPIView):
     """Email per kind (push always stays on)."""
 
     @extend_schema_serializer(component_name="NotificationPreferences")
-    class PreferencesSerializer(serializers.Serializer):
-        email = serializers.DictField(
-            child=serializers.BooleanField(),
-            help_text="Kind → whether it is also sent by email. PUT may name only the kinds it changes.",
+    class PreferencesSerializer(BodyInput):
+        email = EmailFlagsField(
+            help_text="Kind → whether it is also sent by email. PUT may name only the kinds it changes."
         )
 
     _EXAMPLE = {"email": {"schedule_adjusted": True, "swap_offer": False}}
@@ -294,7 +372,7 @@ class PreferencesApi(AgentAPIView):
         request=PreferencesSerializer,
         responses={
             200: PreferencesSerializer,
-            **error_responses("validation_error", "activation_required", "mfa_enrollment_required"),
+            **error_responses(*BODY_ERRORS, "activation_required", "mfa_enrollment_required"),
         },
         examples=[
             OpenApiExample("No swap emails", value={"email": {"swap_offer": False}}, request_only=True)

@@ -1,6 +1,7 @@
 import datetime as dt
 import hashlib
 import json
+import re
 
 from django.http import HttpResponse
 from django.utils import timezone
@@ -9,6 +10,7 @@ from drf_spectacular.utils import (
     OpenApiExample,
     OpenApiParameter,
     OpenApiResponse,
+    PolymorphicProxySerializer,
     extend_schema,
     extend_schema_field,
 )
@@ -16,8 +18,17 @@ from rest_framework import serializers
 from rest_framework.exceptions import NotFound
 from rest_framework.response import Response
 
-from em_agent.api.docs import error_responses, paginated
-from em_agent.api.fields import AwareDateTimeField
+from em_agent.api import inputs
+from em_agent.api.docs import (
+    BODY_ERRORS,
+    PAGINATION,
+    PAGINATION_RULES,
+    error_responses,
+    operation_extensions,
+    paginated,
+)
+from em_agent.api.fields import AwareDateTimeField, DateField
+from em_agent.api.inputs import BodyInput, CommaListField, discriminated
 from em_agent.api.pagination import CursorPagination
 from em_agent.api.views import AgentAPIView
 from schedules.models import ActivityCategory, RequestAction, RequestStatus
@@ -54,7 +65,6 @@ def json_with_etag(request, data) -> HttpResponse:
     else:
         response = HttpResponse(body, content_type="application/json")
     response["ETag"] = etag
-    response["Cache-Control"] = "private, no-cache"
     response["Vary"] = "Accept-Language, X-Session-Token"
     return response
 
@@ -88,9 +98,9 @@ class ScheduleOutput(serializers.Serializer):
 class ScheduleApi(AgentAPIView):
     """The agent's days with their activities, in the agent's zone."""
 
-    class QueryInput(serializers.Serializer):
-        start = serializers.DateField(required=False, help_text="Default: today (the agent's zone).")
-        end = serializers.DateField(required=False, help_text="Inclusive; default: start.")
+    class QueryInput(inputs.QueryInput):
+        start = DateField(required=False, help_text="Default: today (the agent's zone).")
+        end = DateField(required=False, help_text="Inclusive; default: start; at most 62 days from start.")
 
         def validate(self, attrs):
             start = attrs.get("start") or timezone.localdate()
@@ -115,6 +125,21 @@ class ScheduleApi(AgentAPIView):
             304: OpenApiResponse(description="Not modified: the ETag still matches."),
             **error_responses("validation_error", "activation_required", "mfa_enrollment_required"),
         },
+        extensions=operation_extensions(
+            field_rules={"end": "On or after `start`, and at most 62 days from it (both inclusive)."},
+            links={
+                200: {
+                    "CancelFirstActivity": {
+                        "operationId": "schedule_requests_create",
+                        "description": "Ask to cancel the first activity of the first day.",
+                        "requestBody": {
+                            "action": "cancel",
+                            "activity_id": "$response.body#/days/0/activities/0/id",
+                        },
+                    }
+                }
+            },
+        ),
         examples=[
             OpenApiExample(
                 "A working day",
@@ -151,20 +176,17 @@ class CalendarOutput(serializers.Serializer):
     days = CalendarDayOutput(many=True)
 
 
-@extend_schema_field({"type": "string", "pattern": r"^\d{4}-\d{2}$", "example": "2026-12"})
+_MONTH = r"(20\d\d|2100)-(0[1-9]|1[0-2])"
+
+
+@extend_schema_field({"type": "string", "pattern": f"^{_MONTH}$", "example": "2026-12"})
 class MonthField(serializers.Field):
-    """YYYY-MM, as the first day of that month."""
+    """YYYY-MM from 2000-01 to 2100-12, as the first day of that month."""
 
     def to_internal_value(self, data) -> dt.date:
-        try:
-            if not isinstance(data, str) or len(data) != 7:
-                raise ValueError
-            month = dt.datetime.strptime(data, "%Y-%m").date()  # noqa: DTZ007  (a calendar month, no time)
-        except ValueError:
-            raise serializers.ValidationError(_("Use the format YYYY-MM.")) from None
-        if not 2000 <= month.year <= 2100:
-            raise serializers.ValidationError(_("That month is out of range."))
-        return month
+        if not isinstance(data, str) or not re.fullmatch(_MONTH, data, re.ASCII):
+            raise serializers.ValidationError(_("Use the format YYYY-MM, from 2000-01 to 2100-12."))
+        return dt.date(int(data[:4]), int(data[5:]), 1)
 
     def to_representation(self, value: dt.date) -> str:
         return value.strftime("%Y-%m")
@@ -173,8 +195,8 @@ class MonthField(serializers.Field):
 class CalendarApi(AgentAPIView):
     """The month view's green dots: which days are published and which have activities."""
 
-    class QueryInput(serializers.Serializer):
-        month = MonthField(required=False, help_text="YYYY-MM; default: this month.")
+    class QueryInput(inputs.QueryInput):
+        month = MonthField(required=False, help_text="YYYY-MM, from 2000-01 to 2100-12; default: this month.")
 
     @extend_schema(
         operation_id="schedule_calendar",
@@ -214,7 +236,7 @@ class CalendarApi(AgentAPIView):
 class ActivityCodesApi(AgentAPIView):
     """The activity codes the agent may pick for a use (all active ones without `usage`)."""
 
-    class QueryInput(serializers.Serializer):
+    class QueryInput(inputs.QueryInput):
         usage = serializers.ChoiceField(choices=["schedule", "time_off", "absence"], required=False)
 
     @extend_schema(
@@ -292,39 +314,95 @@ REQUEST_ERRORS = (
 )
 
 
+class _RequestInput(BodyInput):
+    comment = serializers.CharField(required=False, allow_blank=True, max_length=500, default="")
+
+
+class AddRequestInput(_RequestInput):
+    action = serializers.ChoiceField(choices=[RequestAction.ADD.value])
+    activity_code = serializers.CharField(
+        max_length=40, help_text="From `GET /activity-codes?usage=schedule`."
+    )
+    start = AwareDateTimeField()
+    end = AwareDateTimeField(help_text="After `start`, on the same local day.")
+
+
+class EditRequestInput(_RequestInput):
+    action = serializers.ChoiceField(choices=[RequestAction.EDIT.value])
+    activity_id = serializers.IntegerField(min_value=1, max_value=2**63 - 1, help_text="From the schedule.")
+    activity_code = serializers.CharField(
+        max_length=40, help_text="From `GET /activity-codes?usage=schedule`."
+    )
+    start = AwareDateTimeField()
+    end = AwareDateTimeField(help_text="After `start`, on the activity's local day.")
+
+
+class CancelRequestInput(_RequestInput):
+    action = serializers.ChoiceField(choices=[RequestAction.CANCEL.value])
+    activity_id = serializers.IntegerField(min_value=1, max_value=2**63 - 1, help_text="From the schedule.")
+
+
+REQUEST_INPUTS: dict[str, type[serializers.Serializer]] = {
+    RequestAction.ADD.value: AddRequestInput,
+    RequestAction.EDIT.value: EditRequestInput,
+    RequestAction.CANCEL.value: CancelRequestInput,
+}
+
+REQUEST_INPUT_SCHEMA = PolymorphicProxySerializer(
+    component_name="ScheduleRequestInput",
+    serializers=dict[str, type[serializers.Serializer] | serializers.Serializer](REQUEST_INPUTS),
+    resource_type_field_name="action",
+)
+
+# Links from an operation that answers a request to those that read or withdraw it.
+_REQUEST_LINKS = {
+    "ReadRequest": {
+        "operationId": "schedule_requests_read",
+        "parameters": {"request_id": "$response.body#/id"},
+    },
+    "WithdrawRequest": {
+        "operationId": "schedule_requests_withdraw",
+        "parameters": {"request_id": "$response.body#/id"},
+    },
+}
+
+
 class ScheduleRequestListApi(AgentAPIView):
     """The agent's schedule change requests (newest first), and a new one."""
 
-    class InputSerializer(serializers.Serializer):
-        action = serializers.ChoiceField(choices=RequestAction.choices)
-        activity_code = serializers.CharField(required=False, max_length=40)
-        activity_id = serializers.IntegerField(required=False, min_value=1)
-        start = AwareDateTimeField(required=False)
-        end = AwareDateTimeField(required=False)
-        comment = serializers.CharField(required=False, allow_blank=True, max_length=500, default="")
-
-    class QueryInput(serializers.Serializer):
-        status = serializers.CharField(
-            required=False, help_text="Comma list: pending,approved,denied,withdrawn."
+    class QueryInput(inputs.QueryInput):
+        status = CommaListField(
+            choices=RequestStatus.values,
+            required=False,
+            help_text="Comma list: pending,approved,denied,withdrawn.",
         )
-
-        def validate_status(self, value: str) -> list[str]:
-            statuses = [part.strip() for part in value.split(",") if part.strip()]
-            unknown = sorted(set(statuses) - set(RequestStatus.values))
-            if unknown:
-                raise serializers.ValidationError(
-                    _("Unknown status: %(status)s") % {"status": ", ".join(unknown)}
-                )
-            return statuses
 
     @extend_schema(
         operation_id="schedule_requests_list",
         summary="The agent's schedule change requests",
-        parameters=[QueryInput, OpenApiParameter("cursor", str, description="From `next`.")],
+        parameters=[
+            OpenApiParameter(
+                "status",
+                {"type": "array", "items": {"type": "string", "enum": RequestStatus.values}, "minItems": 1},
+                explode=False,
+                style="form",
+                description="Only these statuses, as a comma list: `pending,approved`.",
+            ),
+            *PAGINATION,
+        ],
         responses={
             200: paginated(ScheduleRequestOutput, "ScheduleRequestPage"),
             **error_responses("validation_error", "activation_required", "mfa_enrollment_required"),
         },
+        extensions=operation_extensions(
+            field_rules=PAGINATION_RULES,
+            links={
+                200: {
+                    name: {**link, "parameters": {"request_id": "$response.body#/results/0/id"}}
+                    for name, link in _REQUEST_LINKS.items()
+                }
+            },
+        ),
         examples=[
             OpenApiExample("Requests", value={"results": [REQUEST_EXAMPLE], "next": None}, response_only=True)
         ],
@@ -349,8 +427,16 @@ class ScheduleRequestListApi(AgentAPIView):
             "decide at once (approved: the schedule has already changed; denied: `status_reason` says "
             "why) or leave it `pending` for a supervisor."
         ),
-        request=InputSerializer,
-        responses={201: ScheduleRequestOutput, **error_responses(*REQUEST_ERRORS)},
+        request=REQUEST_INPUT_SCHEMA,
+        responses={201: ScheduleRequestOutput, **error_responses(*BODY_ERRORS, *REQUEST_ERRORS)},
+        extensions=operation_extensions(
+            field_rules={
+                "activity_code": "One of `GET /activity-codes?usage=schedule`.",
+                "start": "In the future; an edit keeps the activity's local day.",
+                "end": "After `start`, on the same local day, within the longest activity allowed.",
+            },
+            links={201: _REQUEST_LINKS},
+        ),
         examples=[
             OpenApiExample(
                 "Add training",
@@ -384,9 +470,8 @@ class ScheduleRequestListApi(AgentAPIView):
         tags=["schedule"],
     )
     def post(self, request):
-        payload = self.InputSerializer(data=request.data)
-        payload.is_valid(raise_exception=True)
-        created = schedule_request_create(agent=self.agent, **payload.validated_data)
+        payload = discriminated(request.data, field="action", serializers_by_value=REQUEST_INPUTS)
+        created = schedule_request_create(agent=self.agent, **payload)
         return Response(ScheduleRequestOutput(created).data, status=201)
 
 

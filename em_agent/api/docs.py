@@ -117,7 +117,19 @@ ERROR_CATALOG: dict[str, tuple[int, dict]] = {
         },
     ),
     "throttled": (429, {"code": "throttled", "detail": "Too many attempts. Try again in 58 minutes."}),
+    "request_too_large": (
+        413,
+        {"code": "request_too_large", "detail": "The request body is larger than 65536 bytes."},
+    ),
+    "unsupported_media_type": (
+        415,
+        {"code": "unsupported_media_type", "detail": 'Unsupported media type "text/plain" in request.'},
+    ),
 }
+
+# What every operation with a JSON body may answer before its own rules: bad JSON, a body too large or
+# nested too deep (refused before any view runs), another content type.
+BODY_ERRORS = ("validation_error", "request_too_large", "unsupported_media_type")
 
 _ALWAYS = ("not_authenticated", "session_expired")
 
@@ -133,7 +145,7 @@ RETRY_AFTER = OpenApiParameter(
 def error_responses(*codes: str) -> dict[int, OpenApiResponse]:
     """The error responses of an operation: the given codes plus the 401s every endpoint has."""
     by_status: dict[int, list[str]] = {}
-    for code in (*codes, *_ALWAYS):
+    for code in dict.fromkeys((*codes, *_ALWAYS)):
         by_status.setdefault(ERROR_CATALOG[code][0], []).append(code)
     return {
         status_code: OpenApiResponse(
@@ -160,3 +172,58 @@ def paginated(item: type[serializers.Serializer], name: str) -> serializers.Seri
             "next": serializers.URLField(allow_null=True, help_text="The next page, or null."),
         },
     )
+
+
+# The list endpoints' paging parameters, as CursorPagination checks them.
+CURSOR = OpenApiParameter(
+    "cursor",
+    {"type": "string", "minLength": 1, "maxLength": 200, "pattern": "^[A-Za-z0-9+/=]+$"},
+    description="From `next`, as given; anything else is 400.",
+)
+PAGE_SIZE = OpenApiParameter(
+    "page_size",
+    {"type": "integer", "minimum": 1, "maximum": 200},
+    description="Items per page: 1 to 200, default 50.",
+)
+PAGINATION = [CURSOR, PAGE_SIZE]
+# A cursor has the schema's shape and still may not be one the server made.
+PAGINATION_RULES = {"cursor": "Only the cursor of a `next` link, as given."}
+
+
+def operation_extensions(
+    *, field_rules: dict[str, str] | None = None, links: dict[int, dict[str, dict]] | None = None
+) -> dict:
+    """`extend_schema(extensions=...)` for what spectacular cannot say itself:
+
+    - `x-field-rules`: rules on input fields that JSON Schema cannot state, because they relate two
+      fields (an end after its start) or depend on data (a code the organisation has); a request that
+      breaks one is 400 `validation_error` naming that field. The contract fuzz reads them too.
+    - OpenAPI links per response status, from an operation to those that read, change or delete what
+      it answered (moved into the responses by `move_links_into_responses`).
+    """
+    extensions: dict = {}
+    if field_rules:
+        extensions["x-field-rules"] = field_rules
+    if links:
+        extensions[_LINKS_KEY] = {str(status_code): value for status_code, value in links.items()}
+    return extensions
+
+
+_LINKS_KEY = "x-em-links"
+
+
+def move_links_into_responses(result: dict, generator, request, public) -> dict:
+    """Also marks a discriminated body (`oneOf` by `action` or `kind`) required: spectacular only
+    sees required fields on a plain serializer, and without its discriminator the body is no shape."""
+    components = result.get("components", {}).get("schemas", {})
+    for operations in result["paths"].values():
+        for operation in operations.values():
+            if not isinstance(operation, dict):
+                continue
+            for status_code, links in operation.pop(_LINKS_KEY, {}).items():
+                operation["responses"][status_code]["links"] = links
+            for media in operation.get("requestBody", {}).get("content", {}).values():
+                ref = media.get("schema", {}).get("$ref", "")
+                if "oneOf" in components.get(ref.rpartition("/")[2], {}):
+                    operation["requestBody"]["required"] = True
+    return result
