@@ -109,3 +109,17 @@ class OrganizationScopedAdmin(admin.ModelAdmin):
         if is_supervisor(request):
             kwargs["queryset"] = self._scoped_choices(request, db_field.related_model)
         return super().formfield_for_manytomany(db_field, request, **kwargs)
+
+
+class RecordAdminMixin:
+    """For records of what happened (the schedule journal, sync runs, nightly syncs): nobody adds,
+    changes or deletes one, superusers included, so every field shows read-only."""
+
+    def has_add_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False

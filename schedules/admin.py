@@ -24,7 +24,7 @@ from django.utils.timesince import timesince
 from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
-from em_agent.admin_scoping import OrganizationScopedAdmin, is_supervisor, organization_of
+from em_agent.admin_scoping import OrganizationScopedAdmin, RecordAdminMixin, is_supervisor, organization_of
 from em_agent.exceptions import ApplicationError
 from em_agent.models import User
 from schedules.models import (
@@ -739,7 +739,7 @@ class BlackoutPeriodAdmin(OrganizationConfigAdmin):
 
 
 @admin.register(ScheduleChange)
-class ScheduleChangeAdmin(OrganizationScopedAdmin):
+class ScheduleChangeAdmin(RecordAdminMixin, OrganizationScopedAdmin):
     """The journal of every schedule change: read-only for everyone, since reverts rely on it."""
 
     organization_path = "agent__organization"
@@ -759,15 +759,6 @@ class ScheduleChangeAdmin(OrganizationScopedAdmin):
         "reverts",
         "created_at",
     ]
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
 
 
 @admin.register(CalendarFeed)

@@ -6,7 +6,7 @@ from django.http import HttpRequest
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
-from em_agent.admin_scoping import OrganizationScopedAdmin
+from em_agent.admin_scoping import OrganizationScopedAdmin, RecordAdminMixin
 from sync.models import NightlySync, SyncIssue, SyncRun, WfmSource
 from sync.tasks import sync_organization
 
@@ -61,7 +61,7 @@ class SyncIssueInline(admin.TabularInline):
 
 
 @admin.register(SyncRun)
-class SyncRunAdmin(OrganizationScopedAdmin):
+class SyncRunAdmin(RecordAdminMixin, OrganizationScopedAdmin):
     organization_path = "organization"
     supervisor_actions = frozenset({"view"})
     list_display = ["organization", "started_at", "status", "trigger", "duration", "short_counts"]
@@ -77,16 +77,6 @@ class SyncRunAdmin(OrganizationScopedAdmin):
         "error",
     ]
     inlines = [SyncIssueInline]
-
-    # A record of what happened: nobody adds, changes or deletes one, superusers included.
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
 
     @admin.display(description=_("duration (s)"))
     def duration(self, run: SyncRun) -> str:
@@ -124,7 +114,7 @@ class AttemptInline(admin.TabularInline):
 
 
 @admin.register(NightlySync)
-class NightlySyncAdmin(OrganizationScopedAdmin):
+class NightlySyncAdmin(RecordAdminMixin, OrganizationScopedAdmin):
     """Each organisation's nightly syncs: one row a night, its attempts and the next retry."""
 
     organization_path = "organization"
@@ -154,13 +144,3 @@ class NightlySyncAdmin(OrganizationScopedAdmin):
         "covered_by",
     ]
     inlines = [AttemptInline]
-
-    # A record of what happened, as SyncRunAdmin (so every field shows read-only).
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
