@@ -327,14 +327,11 @@ class AddRequestInput(_RequestInput):
     end = AwareDateTimeField(help_text="After `start`, on the same local day.")
 
 
-class EditRequestInput(_RequestInput):
+class EditRequestInput(AddRequestInput):
+    """An add's fields, for one of the agent's activities (its local day stays)."""
+
     action = serializers.ChoiceField(choices=[RequestAction.EDIT.value])
     activity_id = serializers.IntegerField(min_value=1, max_value=2**63 - 1, help_text="From the schedule.")
-    activity_code = serializers.CharField(
-        max_length=40, help_text="From `GET /activity-codes?usage=schedule`."
-    )
-    start = AwareDateTimeField()
-    end = AwareDateTimeField(help_text="After `start`, on the activity's local day.")
 
 
 class CancelRequestInput(_RequestInput):
