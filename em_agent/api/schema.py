@@ -33,6 +33,61 @@ ALLAUTH_APP_PATHS = (
     "/_allauth/app/v1/auth/password/reset",
 )
 _PREFIX = "Allauth"
+# Where a password or a TOTP code is checked, guesses are limited (em_agent.login_limits and allauth's
+# own counters, docs/sessions.md); allauth's document does not say so.
+LIMITED_LOGIN_STEPS = (
+    "/_allauth/app/v1/auth/login",
+    "/_allauth/app/v1/auth/2fa/authenticate",
+    "/_allauth/app/v1/auth/reauthenticate",
+)
+TOO_MANY_LOGIN_ATTEMPTS = {
+    "description": (
+        "Too many attempts: `too_many_login_attempts` after repeated wrong passwords or codes (per account "
+        "and per client address, with `Retry-After`), or allauth's limit on logins per address per minute "
+        "(`status` only)."
+    ),
+    "headers": {
+        "Retry-After": {
+            "description": "Seconds until a new attempt is counted.",
+            "schema": {"type": "integer", "minimum": 1},
+        }
+    },
+    "content": {
+        "application/json": {
+            "schema": {
+                "type": "object",
+                "properties": {
+                    "status": {"type": "integer", "enum": [429]},
+                    "errors": {
+                        "type": "array",
+                        "items": {
+                            "type": "object",
+                            "properties": {
+                                "code": {"type": "string", "enum": ["too_many_login_attempts"]},
+                                "message": {"type": "string"},
+                            },
+                            "required": ["code", "message"],
+                        },
+                    },
+                },
+                "required": ["status"],
+            },
+            "examples": {
+                "TooManyLoginAttempts": {
+                    "value": {
+                        "status": 429,
+                        "errors": [
+                            {
+                                "message": "Too many failed login attempts. Try again later.",
+                                "code": "too_many_login_attempts",
+                            }
+                        ],
+                    }
+                }
+            },
+        }
+    },
+}
 
 
 def _prefix_refs(node):
@@ -64,8 +119,13 @@ def merge_allauth_login(result: dict, generator, request, public) -> dict:
                 if isinstance(operation, dict) and "responses" in operation:
                     operation["tags"] = ["login (allauth headless)"]
                     operation.setdefault("operationId", f"allauth_{slug}_{method}")
+            if path in LIMITED_LOGIN_STEPS and "post" in operations:
+                operations["post"]["responses"]["429"] = {
+                    "$ref": "#/components/responses/TooManyLoginAttempts"
+                }
             result["paths"][path] = operations
     components = result.setdefault("components", {})
+    components.setdefault("responses", {})["TooManyLoginAttempts"] = TOO_MANY_LOGIN_ATTEMPTS
     for kind, items in allauth.get("components", {}).items():
         if kind == "securitySchemes":
             for name, scheme in items.items():

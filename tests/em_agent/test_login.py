@@ -253,3 +253,55 @@ def test_a_reset_for_an_unknown_address_sends_nothing(app_client):
 
     assert response.status_code == 200  # no enumeration
     assert mail.outbox == []
+
+
+def _documented_429(path: str) -> dict:
+    from drf_spectacular.generators import SchemaGenerator
+
+    schema = SchemaGenerator().get_schema(request=None, public=True)
+    reference = schema["paths"][path]["post"]["responses"]["429"]["$ref"]
+    return schema["components"]["responses"][reference.rsplit("/", 1)[-1]]
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["/_allauth/app/v1/auth/login", "/_allauth/app/v1/auth/2fa/authenticate", REAUTH_URL],
+)
+def test_the_login_steps_document_their_429(path):
+    documented = _documented_429(path)
+
+    assert "Retry-After" in documented["headers"]
+
+
+def test_a_limited_login_answers_as_its_schema_says(app_client, agent):
+    import jsonschema
+
+    for _ in range(5):
+        app_client.login(agent.user.email, "wrong-password")
+
+    response = app_client.login(agent.user.email)
+
+    documented = _documented_429("/_allauth/app/v1/auth/login")["content"]["application/json"]["schema"]
+    assert response.status_code == 429
+    jsonschema.validate(response.json(), documented)
+    assert int(response["Retry-After"]) > 0
+
+
+def test_logins_per_address_and_minute_are_a_setting(settings, app_client, agent, teammate):
+    import jsonschema
+
+    settings.ACCOUNT_RATE_LIMITS = {**settings.ACCOUNT_RATE_LIMITS, "login": "2/m/ip"}
+    assert app_client.login(agent.user.email).status_code == 200
+    assert AppClient().login(teammate.user.email).status_code == 200
+
+    response = AppClient().login(agent.user.email)
+
+    documented = _documented_429("/_allauth/app/v1/auth/login")["content"]["application/json"]["schema"]
+    assert response.status_code == 429
+    jsonschema.validate(response.json(), documented)
+
+
+def test_a_shift_logging_in_behind_one_address_is_not_turned_away(settings):
+    # allauth's default is 30 a minute; a contact centre's shift starts behind one NAT address.
+    assert settings.ACCOUNT_RATE_LIMITS["login"] == f"{settings.LOGIN_MAX_PER_ADDRESS_PER_MINUTE}/m/ip"
+    assert settings.LOGIN_MAX_PER_ADDRESS_PER_MINUTE >= 300
