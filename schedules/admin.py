@@ -26,6 +26,7 @@ from django.utils.translation import gettext_lazy as _
 
 from em_agent.admin_scoping import OrganizationScopedAdmin, RecordAdminMixin, is_supervisor, organization_of
 from em_agent.exceptions import ApplicationError
+from em_agent.localtime import NonexistentLocalTime, local_datetime
 from em_agent.models import User
 from schedules.models import (
     Activity,
@@ -393,14 +394,15 @@ class ScheduleRequestAdmin(OrganizationScopedAdmin):
 
 
 def _local(date: dt.date, time: dt.time, zone: zoneinfo.ZoneInfo) -> dt.datetime:
-    value = dt.datetime.combine(date, time, tzinfo=zone)
-    # A wall-clock time in the hour the clocks skip does not exist: refused rather than moved.
-    if value.astimezone(dt.UTC).astimezone(zone).replace(tzinfo=None) != value.replace(tzinfo=None):
+    try:
+        # A time the clocks repeat is its first occurrence: the form has no way to say which.
+        return local_datetime(date, time, zone)
+    except NonexistentLocalTime:
+        # Refused rather than moved: the supervisor meant a time that does not happen that day.
         raise ValidationError(
             _("%(time)s does not exist on %(date)s in %(zone)s (the clocks go forward)."),
             params={"time": time.strftime("%H:%M"), "date": date_format(date), "zone": zone.key},
-        )
-    return value
+        ) from None
 
 
 TIME_HELP = _("In the agent's time zone. An end at or before the start is on the next day.")

@@ -4,7 +4,6 @@ does not hold is returned as a reason, and the sync skips it; nothing here touch
 from __future__ import annotations
 
 import datetime as dt
-import functools
 import hashlib
 import json
 import re
@@ -12,6 +11,7 @@ import zoneinfo
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from em_agent.localtime import NonexistentLocalTime, local_datetime, steady_utc_midnight
 from em_agent.models import validate_time_zone
 from schedules.models import ActivityCategory, ActivitySource
 from schedules.services import ActivitySpec
@@ -174,33 +174,22 @@ _MINUTES = {f"{hour:02d}:{minute:02d}": hour * 60 + minute for hour in range(24)
 _AFTER_MIDNIGHT = [dt.timedelta(minutes=minutes) for minutes in range(24 * 60)]
 
 
-@functools.lru_cache(maxsize=8192)
-def _utc_midnight(zone: zoneinfo.ZoneInfo, date: dt.date) -> dt.datetime | None:
-    """The UTC instant of the date's local midnight, or None on a day the clocks change (every wall
-    time of a day at one offset is then midnight plus the minutes)."""
-    first = dt.datetime.combine(date, dt.time(0, 0), tzinfo=zone)
-    if first.utcoffset() != dt.datetime.combine(date, dt.time(23, 59), tzinfo=zone).utcoffset():
-        return None
-    return first.astimezone(dt.UTC)
-
-
 def _local(date: dt.date, hhmm: object, zone: zoneinfo.ZoneInfo) -> dt.datetime:
     minutes = _MINUTES.get(hhmm) if isinstance(hhmm, str) else None
     if minutes is None:
         raise BadRow(f"time {str(hhmm)[:10]!r} is not HH:MM")
-    midnight = _utc_midnight(zone, date)
+    midnight = steady_utc_midnight(zone, date)
     if midnight is not None:  # nearly every day
         return midnight + _AFTER_MIDNIGHT[minutes]
-    wall = dt.datetime.combine(date, dt.time(*divmod(minutes, 60)), tzinfo=zone)
-    instant = wall.astimezone(dt.UTC)
-    # A wall time in the spring-forward gap does not survive the round trip: it never happened.
-    if instant.astimezone(zone).replace(tzinfo=None) != wall.replace(tzinfo=None):
-        raise BadRow(f"{hhmm} does not exist on {date} in {zone.key} (the clocks go forward)")
-    return instant
+    try:
+        # A time the clocks repeat is its first occurrence (the export's HH:MM cannot say which).
+        return local_datetime(date, dt.time(*divmod(minutes, 60)), zone).astimezone(dt.UTC)
+    except NonexistentLocalTime as exc:
+        raise BadRow(str(exc)) from None
 
 
 def _at(date: dt.date, midnight: dt.datetime | None, hhmm: object, zone: zoneinfo.ZoneInfo) -> dt.datetime:
-    """`_local` with the date's `_utc_midnight` looked up once per day, not per time."""
+    """`_local` with the date's `steady_utc_midnight` looked up once per day, not per time."""
     minutes = _MINUTES.get(hhmm) if isinstance(hhmm, str) else None
     if minutes is None:
         raise BadRow(f"time {str(hhmm)[:10]!r} is not HH:MM")
@@ -269,7 +258,7 @@ def _day(
     """`day`: as `_canonical` gives it."""
     activities = []
     next_day = date + dt.timedelta(days=1)
-    midnight, next_midnight = _utc_midnight(zone, date), _utc_midnight(zone, next_day)
+    midnight, next_midnight = steady_utc_midnight(zone, date), steady_utc_midnight(zone, next_day)
     for code, start_text, end_text, note in day["activities"]:
         if not isinstance(code, str) or code not in codes:
             raise BadRow(f"unknown activity code {str(code)[:40]!r}")
