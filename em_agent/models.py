@@ -75,6 +75,15 @@ class User(AbstractUser):
         related_name="staff",
         help_text=_("For supervisors: the one organisation they manage. Empty for superusers."),
     )
+    # An agent reads in its own language (Agent.language); this is a supervisor's, for the emails and
+    # notifications they get (an absence reported, time off cancelled).
+    language = models.CharField(
+        _("language"),
+        max_length=2,
+        choices=Language.choices,
+        default=Language.EN,
+        help_text=_("For supervisors: the language of their emails."),
+    )
 
     class Meta(AbstractUser.Meta):
         swappable = "AUTH_USER_MODEL"

@@ -122,17 +122,18 @@ class Reader:
 
 
 def _readers(user_ids: set[int]) -> dict[int, Reader]:
-    """Language and zone of each recipient: the agent's own; a supervisor's organisation zone."""
+    """Language and zone of each recipient: the agent's own; a supervisor's own language and its
+    organisation's zone."""
     readers = {
         user_id: Reader(language, zoneinfo.ZoneInfo(zone))
         for user_id, language, zone in Agent.objects.filter(user_id__in=user_ids).values_list(
             "user_id", "language", "timezone"
         )
     }
-    for user_id, zone in User.objects.filter(pk__in=user_ids - set(readers)).values_list(
-        "pk", "organization__default_timezone"
+    for user_id, language, zone in User.objects.filter(pk__in=user_ids - set(readers)).values_list(
+        "pk", "language", "organization__default_timezone"
     ):
-        readers[user_id] = Reader(settings.LANGUAGE_CODE, zoneinfo.ZoneInfo(zone or "UTC"))
+        readers[user_id] = Reader(language or settings.LANGUAGE_CODE, zoneinfo.ZoneInfo(zone or "UTC"))
     return readers
 
 
