@@ -8,7 +8,6 @@ import datetime as dt
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import NamedTuple, TypedDict
 
 import psycopg
 from django.db import IntegrityError, OperationalError, connection, transaction
@@ -20,6 +19,18 @@ from em_agent.exceptions import ApplicationError
 from em_agent.models import Agent, User
 from notifications.services import notify_each
 from schedules import bulk
+from schedules.diff import (
+    ActivitySpec,
+    CurrentActivity,
+    CurrentDay,
+    DayDiff,
+    DayPlan,
+    DaySnapshot,
+    day_content,
+    day_diff,
+    snapshot_activity,
+    spec_from_snapshot,
+)
 from schedules.models import (
     Activity,
     ActivityCode,
@@ -32,78 +43,11 @@ from schedules.models import (
 MAX_ACTIVITY_LENGTH = dt.timedelta(hours=24)
 
 
-class ActivitySpec(NamedTuple):
-    """One activity as a day should hold it. `id` keeps an existing activity's identity (what a swap or
-    a time-off request points at) across a change. (A tuple: a sync builds millions of them.)"""
-
-    activity_code_id: int
-    start: dt.datetime
-    end: dt.datetime
-    note: str = ""
-    source: str = "wfm"
-    id: int | None = None
-
-
-@dataclass
-class DayPlan:
-    """A day as it should become. `note` / `published` None: leave as they are."""
-
-    agent: Agent
-    date: dt.date
-    activities: list[ActivitySpec]
-    note: str | None = None
-    published: bool | None = None
-    # The day's `updated_at` when the writer read it (a form a supervisor kept open): refused with
-    # 409 `schedule_changed` if the day changed since, instead of silently undoing that change.
-    expected_updated_at: dt.datetime | None = None
-    # The sync's hash of the WFM's copy of the day, kept with it (None: leave the stored one).
-    wfm_hash: str | None = None
-
-
-class ActivitySnapshot(TypedDict):
-    id: int
-    activity_code_id: int
-    start: str
-    end: str
-    note: str
-    source: str
-
-
-class DaySnapshot(TypedDict):
-    published: bool
-    note: str
-    activities: list[ActivitySnapshot]
-
-
 @dataclass
 class ApplyResult:
     changes: list[ScheduleChange] = field(default_factory=list)  # the journal rows written
     days_written: int = 0  # days whose content changed, new days included
     notified_days: int = 0
-
-
-def _snapshot_activity(activity: Activity | _Current | ActivitySpec, *, id: int) -> ActivitySnapshot:
-    return {
-        "id": id,
-        "activity_code_id": activity.activity_code_id,
-        "start": activity.start.astimezone(dt.UTC).isoformat(),
-        "end": activity.end.astimezone(dt.UTC).isoformat(),
-        "note": activity.note,
-        "source": activity.source,
-    }
-
-
-def _content(snapshot: DaySnapshot, *, with_source: bool = True) -> tuple:
-    """A day's content, identity aside: two snapshots with equal content are the same day. Without
-    the source it is what the agent sees."""
-    return (
-        snapshot["published"],
-        snapshot["note"],
-        sorted(
-            (a["start"], a["end"], a["activity_code_id"], a["note"], a["source"] if with_source else "")
-            for a in snapshot["activities"]
-        ),
-    )
 
 
 def activity_specs(activities: Iterable[Activity]) -> list[ActivitySpec]:
@@ -190,45 +134,6 @@ class _DaysCreatedMeanwhile(Exception):
     """Another writer created one of the days this call meant to create: start over with it."""
 
 
-class _Current(NamedTuple):
-    """An activity as the day holds it now."""
-
-    id: int
-    activity_code_id: int
-    start: dt.datetime
-    end: dt.datetime
-    note: str
-    source: str
-
-
-class _Day(NamedTuple):
-    id: int
-    published: bool
-    note: str
-    updated_at: dt.datetime
-    wfm_hash: str
-
-
-@dataclass(slots=True)
-class _Change:
-    """A day whose content changes: what it keeps and what is new (specs carrying ids; a new one's
-    id is None until it is known), and, when journalled, what it was."""
-
-    plan: DayPlan
-    day: _Day | None  # None: a new day
-    values: bulk.DayValues
-    kept: list[ActivitySpec]
-    created: list[ActivitySpec]
-    before: DaySnapshot | None  # None: not journalled (a day the WFM creates)
-
-    def final(self) -> list[ActivitySpec]:
-        return sorted(self.kept + self.created, key=_start)
-
-
-def _start(spec: ActivitySpec) -> dt.datetime:
-    return spec.start
-
-
 def schedule_days_apply(
     *,
     plans: Sequence[DayPlan],
@@ -299,19 +204,19 @@ def _apply(
     # The planned days, locked in (agent, date) order in one statement however many (a sync writes
     # thousands). Missing days are created at the end, with their final content.
     days = {
-        (agent_id, date): _Day(pk, published, note, updated_at, wfm_hash)
+        (agent_id, date): CurrentDay(pk, published, note, updated_at, wfm_hash)
         for agent_id, date, pk, published, note, updated_at, wfm_hash in bulk.days_lock(
             [(plan.agent.pk, plan.date) for plan in plans]
         )
     }
-    current: dict[int, list[_Current]] = defaultdict(list)
+    current: dict[int, list[CurrentActivity]] = defaultdict(list)
     existing_ids = [days[key].id for key in ((plan.agent.pk, plan.date) for plan in plans) if key in days]
     for day_id, pk, code_id, start, end, note, activity_source in (
         Activity.objects.filter(day_id__in=existing_ids)
         .order_by("start")
         .values_list("day_id", "id", "activity_code_id", "start", "end", "note", "source")
     ):
-        current[day_id].append(_Current(pk, code_id, start, end, note, activity_source))
+        current[day_id].append(CurrentActivity(pk, code_id, start, end, note, activity_source))
 
     changes: list[_Change] = []
     hash_only: list[tuple[int, str]] = []  # (day id, hash) of days whose content stays
@@ -328,76 +233,93 @@ def _apply(
                 _("This day's schedule was changed by someone else meanwhile. Reload it and try again."),
                 status_code=status.HTTP_409_CONFLICT,
             )
-        if day is None:
-            before: DaySnapshot = {"published": False, "note": "", "activities": []}
-            published = bool(plan.published)
-            note = plan.note or ""
-            kept: list[ActivitySpec] = []
-            created = (
-                list(plan.activities)
-                if reverts or all(spec.id is None for spec in plan.activities)
-                else [spec._replace(id=None) for spec in plan.activities]
-            )
-            # Against nothing, any content is a change, and one the agent can see.
-            same = not (published or note or created)
-            visible = not same
-        else:
-            before = {
-                "published": day.published,
-                "note": day.note,
-                "activities": [_snapshot_activity(a, id=a.id) for a in current[day.id]],
-            }
-            published = day.published if plan.published is None else plan.published
-            note = day.note if plan.note is None else plan.note
-            kept, created, updated, gone = _match_activities(plan, current[day.id], reverts=bool(reverts))
-            after = [*kept, *created]
-            same = _content(before) == (published, note, sorted(_spec_content(spec) for spec in after))
-            visible = _content(before, with_source=False) != (
-                published,
-                note,
-                sorted(_spec_content(spec, with_source=False) for spec in after),
-            )
+        diff = day_diff(plan, day, current[day.id] if day is not None else (), reverts=bool(reverts))
         wfm_hash = plan.wfm_hash if plan.wfm_hash is not None else (day.wfm_hash if day else "")
-        if same:
+        if diff.same:
             if day is None:
                 # An empty day is still created (a supervisor's new day, to fill in; a day off the
                 # WFM lists, with its hash, so the next run sees it unchanged), with nothing to tell.
-                values = _day_values(plan, published, note, [], now, wfm_hash)
-                changes.append(_Change(plan, None, values, [], [], None))
-            elif day is not None and wfm_hash != day.wfm_hash:
+                values = _day_values(plan, diff.published, diff.note, [], now, wfm_hash)
+                changes.append(_Change(diff, values, journalled=False))
+            elif wfm_hash != day.wfm_hash:
                 hash_only.append((day.id, wfm_hash))
             continue
         result.days_written += 1
-        journalled = day is not None or source != ActivitySource.WFM
         change = _Change(
-            plan,
-            day,
-            _day_values(plan, published, note, sorted([*kept, *created], key=_start), now, wfm_hash),
-            kept,
-            created,
-            before if journalled else None,
+            diff,
+            _day_values(plan, diff.published, diff.note, diff.final(), now, wfm_hash),
+            # A day the WFM creates replaced nothing: the sync's run records it.
+            journalled=day is not None or source != ActivitySource.WFM,
         )
         changes.append(change)
         if day is not None:
-            updates.extend((day.id, plan, spec) for spec in updated)
-            removed.extend(gone)
+            updates.extend((day.id, plan, spec) for spec in diff.updated)
+            removed.extend(diff.removed)
         # A day the WFM publishes for the first time is news in the calendar (the green dot), not an
         # adjustment: a first sync must not send an agent thirty-five notifications. Anyone else's
         # change to a published day (a supervisor adding a shift) is one.
         was_published = day.published if day else False
-        if visible and (was_published or (published and source != ActivitySource.WFM)):
+        if diff.visible and (was_published or (diff.published and source != ActivitySource.WFM)):
             news.append(change)
     if not changes and not hash_only:
         return result
 
+    to_journal = [change for change in changes if change.journalled]
+    _write(changes, to_journal, days=days, hash_only=hash_only, updates=updates, removed=removed)
+    result.changes = ScheduleChange.objects.bulk_create(
+        [
+            ScheduleChange(
+                agent_id=change.diff.plan.agent.pk,
+                date=change.diff.plan.date,
+                source=source,
+                actor=actor,
+                reason=reason[:500],
+                before=change.diff.before,
+                after={
+                    "published": change.values.published,
+                    "note": change.values.note,
+                    "activities": [snapshot_activity(spec, id=spec.id or 0) for spec in change.diff.final()],
+                },
+                reverts=(reverts or {}).get((change.diff.plan.agent.pk, change.diff.plan.date)),
+                created_at=now,
+            )
+            for change in to_journal
+        ],
+        batch_size=2000,
+    )
+    if notify:
+        result.notified_days = _notify_adjusted(news, now=now)
+    return result
+
+
+@dataclass(slots=True)
+class _Change:
+    """A day to write: the plan's diff against it, the day row's values, and whether the journal
+    records it."""
+
+    diff: DayDiff
+    values: bulk.DayValues
+    journalled: bool
+
+
+def _write(
+    changes: list[_Change],
+    to_journal: list[_Change],
+    *,
+    days: dict[tuple[int, dt.date], CurrentDay],
+    hash_only: list[tuple[int, str]],
+    updates: list[tuple[int, DayPlan, ActivitySpec]],
+    removed: list[int],
+) -> None:
+    """The diffs' writes, a few statements whatever the number of days; the journalled diffs'
+    new activities get their ids."""
     # Ids for the new activities the journal names (on PostgreSQL; SQLite's insert returns them).
-    to_journal = [change for change in changes if change.before is not None]
-    allocated = iter(bulk.activity_ids_allocate(sum(_unnamed(change.created) for change in to_journal)))
+    allocated = iter(bulk.activity_ids_allocate(sum(_unnamed(change.diff.created) for change in to_journal)))
     for change in to_journal:
-        if _unnamed(change.created):
-            change.created = [
+        if _unnamed(change.diff.created):
+            change.diff.created = [
                 spec if spec.id is not None else spec._replace(id=next(allocated, None))
-                for spec in change.created
+                for spec in change.diff.created
             ]
     try:
         with transaction.atomic():  # a savepoint: the overlap below must not poison the caller's transaction
@@ -408,38 +330,44 @@ def _apply(
             # In (agent, date) order, as the locks are taken: two writers creating the same days wait
             # for each other instead of deadlocking.
             created_ids = bulk.days_insert(
-                sorted((change.values for change in changes if change.day is None), key=_day_order)
+                sorted((change.values for change in changes if change.diff.day is None), key=_day_order)
             )
             if created_ids is None:
                 raise _DaysCreatedMeanwhile
             day_ids = {key: day.id for key, day in days.items()} | created_ids
-            bulk.days_update([(change.day.id, change.values) for change in changes if change.day is not None])
+            bulk.days_update(
+                [(change.diff.day.id, change.values) for change in changes if change.diff.day is not None]
+            )
             bulk.days_set_hash(hash_only)
             bulk.activities_delete(removed)
             bulk.activities_update([_activity_values(plan, day_id, spec) for day_id, plan, spec in updates])
             new_ids = iter(
                 bulk.activities_insert(
                     [
-                        _activity_values(change.plan, day_id, spec)
+                        _activity_values(change.diff.plan, day_id, spec)
                         for change in changes
-                        for day_id in (day_ids[(change.plan.agent.pk, change.plan.date)],)
-                        for spec in change.created
+                        for day_id in (day_ids[(change.diff.plan.agent.pk, change.diff.plan.date)],)
+                        for spec in change.diff.created
                     ]
                 )
             )
             for change in changes:
-                ids = [next(new_ids) for _spec in change.created]
-                if change.before is not None and _unnamed(change.created):  # SQLite: ids known now
-                    change.created = [
+                ids = [next(new_ids) for _spec in change.diff.created]
+                if change.journalled and _unnamed(change.diff.created):  # SQLite: ids known now
+                    change.diff.created = [
                         spec._replace(id=new_id) if spec.id is None else spec
-                        for spec, new_id in zip(change.created, ids, strict=True)
+                        for spec, new_id in zip(change.diff.created, ids, strict=True)
                     ]
             if deferred:
                 connection.cursor().execute("SET CONSTRAINTS schedule_day_no_overlap IMMEDIATE")
             else:
                 _check_no_overlap_across_days(
                     [
-                        (change.plan, day_ids[(change.plan.agent.pk, change.plan.date)], change)
+                        (
+                            change.diff.plan,
+                            day_ids[(change.diff.plan.agent.pk, change.diff.plan.date)],
+                            change.diff,
+                        )
                         for change in changes
                     ]
                 )
@@ -449,58 +377,26 @@ def _apply(
         if getattr(diag, "constraint_name", None) == "schedule_day_no_overlap":
             raise _overlap_error() from exc
         raise
-    result.changes = ScheduleChange.objects.bulk_create(
-        [
-            ScheduleChange(
-                agent_id=change.plan.agent.pk,
-                date=change.plan.date,
-                source=source,
-                actor=actor,
-                reason=reason[:500],
-                before=change.before,
-                after={
-                    "published": change.values.published,
-                    "note": change.values.note,
-                    "activities": [_snapshot_activity(spec, id=spec.id or 0) for spec in change.final()],
-                },
-                reverts=(reverts or {}).get((change.plan.agent.pk, change.plan.date)),
-                created_at=now,
-            )
-            for change in to_journal
-        ],
-        batch_size=2000,
-    )
-    if notify:
-        today = {}
-        items = []
-        for change in news:
-            agent, date = change.plan.agent, change.plan.date
-            if agent.pk not in today:
-                today[agent.pk] = now.astimezone(agent.zone).date()
-            # Not all in the past: today or later, or yesterday's night shift still running.
-            if date >= today[agent.pk] or (
-                change.values.last_end is not None and change.values.last_end > now
-            ):
-                items.append((agent, {"date": date.isoformat()}))
-        if items:
-            notify_each(kind="schedule_adjusted", items=items)
-        result.notified_days = len(items)
-    return result
+
+
+def _notify_adjusted(news: list[_Change], *, now: dt.datetime) -> int:
+    """One `schedule_adjusted` per changed day not all in the agent's past; how many."""
+    today = {}
+    items = []
+    for change in news:
+        agent, date = change.diff.plan.agent, change.diff.plan.date
+        if agent.pk not in today:
+            today[agent.pk] = now.astimezone(agent.zone).date()
+        # Not all in the past: today or later, or yesterday's night shift still running.
+        if date >= today[agent.pk] or (change.values.last_end is not None and change.values.last_end > now):
+            items.append((agent, {"date": date.isoformat()}))
+    if items:
+        notify_each(kind="schedule_adjusted", items=items)
+    return len(items)
 
 
 def _unnamed(specs: list[ActivitySpec]) -> int:
     return sum(1 for spec in specs if spec.id is None)
-
-
-def _spec_content(spec: ActivitySpec, *, with_source: bool = True) -> tuple:
-    """One activity's part of `_content`, from a plan."""
-    return (
-        spec.start.astimezone(dt.UTC).isoformat(),
-        spec.end.astimezone(dt.UTC).isoformat(),
-        spec.activity_code_id,
-        spec.note,
-        spec.source if with_source else "",
-    )
 
 
 def _day_order(values: bulk.DayValues) -> tuple[int, dt.date]:
@@ -530,62 +426,11 @@ def _activity_values(plan: DayPlan, day_id: int, spec: ActivitySpec) -> bulk.Act
     )
 
 
-def _match_activities(
-    plan: DayPlan, current: list[_Current], *, reverts: bool
-) -> tuple[list[ActivitySpec], list[ActivitySpec], list[ActivitySpec], list[int]]:
-    """Which of the day's rows stay (kept, some of them updated), which are new, which go; each as a
-    spec carrying the id it will have (None: a new row).
-
-    An activity keeps its row, and so its id, when the plan names that id, or when the plan has an
-    activity of the same code and times: what points at it (a pending request to edit or cancel it,
-    a swap offer) keeps pointing at it through a change of some other part of the day. A revert puts
-    back the very rows it replaced, ids included."""
-    by_id = {activity.id: activity for activity in current}
-    by_content: dict[tuple, list[_Current]] = defaultdict(list)
-    for activity in current:
-        by_content[(activity.activity_code_id, activity.start, activity.end)].append(activity)
-    kept: list[ActivitySpec] = []
-    updated: list[ActivitySpec] = []
-    created: list[ActivitySpec] = []
-    taken: set[int] = set()
-    unnamed: list[ActivitySpec] = []
-    for spec in plan.activities:
-        if spec.id is not None and spec.id in by_id and spec.id not in taken:
-            taken.add(spec.id)
-            kept.append(_keep(by_id[spec.id], spec, updated))
-        elif spec.id is not None and reverts:
-            created.append(spec)
-        else:
-            unnamed.append(spec)
-    for spec in unnamed:
-        same = [a for a in by_content[(spec.activity_code_id, spec.start, spec.end)] if a.id not in taken]
-        if same:
-            taken.add(same[0].id)
-            kept.append(_keep(same[0], spec, updated))
-        else:
-            created.append(spec._replace(id=None))
-    removed = [activity.id for activity in current if activity.id not in taken]
-    return kept, created, updated, removed
-
-
-def _keep(activity: _Current, spec: ActivitySpec, updated: list[ActivitySpec]) -> ActivitySpec:
-    spec = spec._replace(id=activity.id)
-    if (activity.activity_code_id, activity.start, activity.end, activity.note, activity.source) != (
-        spec.activity_code_id,
-        spec.start,
-        spec.end,
-        spec.note,
-        spec.source,
-    ):
-        updated.append(spec)
-    return spec
-
-
-def _check_no_overlap_across_days(days: list[tuple[DayPlan, int, _Change]]) -> None:
+def _check_no_overlap_across_days(days: list[tuple[DayPlan, int, DayDiff]]) -> None:
     """Overlap between days (a night shift running into the next morning), where no exclusion
     constraint checks it (SQLite, the demo's database): each agent's changed days as written, with
     the untouched activities around them, sorted and compared pairwise."""
-    by_agent: dict[int, list[tuple[int, _Change]]] = defaultdict(list)
+    by_agent: dict[int, list[tuple[int, DayDiff]]] = defaultdict(list)
     for plan, day_id, change in days:
         by_agent[plan.agent.pk].append((day_id, change))
     for agent_id, agent_days in by_agent.items():
@@ -630,9 +475,9 @@ def schedule_change_revert(
         now_snapshot: DaySnapshot = {
             "published": day.published,
             "note": day.note,
-            "activities": [_snapshot_activity(a, id=a.pk) for a in activities],
+            "activities": [snapshot_activity(a, id=a.pk) for a in activities],
         }
-        if _content(now_snapshot) != _content(change.after):
+        if day_content(now_snapshot) != day_content(change.after):
             raise ApplicationError(
                 "schedule_changed",
                 _("The schedule of that day has changed since; it cannot be restored automatically."),
@@ -644,17 +489,7 @@ def schedule_change_revert(
             date=change.date,
             note=before["note"],
             published=before["published"],
-            activities=[
-                ActivitySpec(
-                    activity_code_id=a["activity_code_id"],
-                    start=dt.datetime.fromisoformat(a["start"]),
-                    end=dt.datetime.fromisoformat(a["end"]),
-                    note=a["note"],
-                    source=a["source"],
-                    id=a["id"],
-                )
-                for a in before["activities"]
-            ],
+            activities=[spec_from_snapshot(a) for a in before["activities"]],
         )
         return schedule_days_apply(
             plans=[plan],
