@@ -17,9 +17,9 @@ from contextlib import contextmanager
 from typing import NamedTuple
 
 import psycopg
-from django.db import IntegrityError, connection
+from django.db import IntegrityError, connection, models
 
-from schedules.models import Activity, ScheduleDay, ScheduleRequest
+from schedules.models import Activity, ScheduleDay, activity_references
 
 
 class DayValues(NamedTuple):
@@ -196,9 +196,16 @@ def _ids_allocate(table: str, count: int) -> list[int]:
 def activities_delete(ids: Sequence[int]) -> None:
     if not ids:
         return
-    # Requests that named a removed activity keep its id (activity_ref) and lose the link; then one
-    # DELETE, not Django's collector (a SELECT and per-batch deletes per relation).
-    ScheduleRequest.objects.filter(activity_id__in=ids).update(activity=None)
+    # What points at a removed activity (a request, time off, a swap offer: every foreign key to
+    # Activity, schedules.models.activity_references) loses the link, or, for a many-to-many's own
+    # table, the row; then one DELETE, not Django's collector (a SELECT and per-batch deletes per
+    # relation). A schedule request keeps the id it named (activity_ref).
+    for field in activity_references():
+        rows = field.model._base_manager.filter(**{f"{field.attname}__in": ids})
+        if field.remote_field.on_delete is models.SET_NULL:
+            rows.update(**{field.attname: None})
+        else:  # CASCADE on an auto-created many-to-many table (the check allows nothing else)
+            rows._raw_delete(rows.db)
     if not _postgresql():
         Activity.objects.filter(pk__in=ids)._raw_delete(Activity.objects.db)
         return

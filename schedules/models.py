@@ -5,6 +5,7 @@ Activities are UTC instants plus the agent's zone; a day is a local date. An act
 local day it starts on and may run past midnight (a night shift)."""
 
 from django.conf import settings
+from django.core import checks
 from django.core.validators import RegexValidator
 from django.db import models
 from django.db.models import F, Q
@@ -131,6 +132,40 @@ class Activity(models.Model):
     def __str__(self) -> str:
         zone = self.agent.zone
         return f"{self.activity_code.code} {self.start.astimezone(zone):%Y-%m-%d %H:%M}-{self.end.astimezone(zone):%H:%M}"
+
+
+def activity_references() -> list[models.ForeignKey]:
+    """Every foreign key to Activity, whichever app declares it (a schedule request, a time-off day,
+    a swap offer), hidden ones (related_name "+") included. The schedule service deletes activities
+    with one raw DELETE, not Django's collector (a sync removes thousands), so it clears these itself
+    first (schedules.bulk.activities_delete): a row pointing at a removed activity loses the link
+    instead of breaking the commit. Read from the model registry, not a list to register in: a new
+    referrer cannot be forgotten."""
+    return [
+        relation.field
+        for relation in Activity._meta.get_fields(include_hidden=True)
+        if isinstance(relation, models.ForeignObjectRel) and not relation.many_to_many
+    ]
+
+
+@checks.register(checks.Tags.models)
+def _activity_references_are_set_null(app_configs=None, **kwargs) -> list[checks.CheckMessage]:
+    errors: list[checks.CheckMessage] = []
+    for field in activity_references():
+        on_delete = field.remote_field.on_delete
+        if on_delete is models.SET_NULL or (on_delete is models.CASCADE and field.model._meta.auto_created):
+            continue  # cleared, or (a many-to-many's own table) deleted, by activities_delete
+        errors.append(
+            checks.Error(
+                f"{field.model._meta.label}.{field.name} points at an Activity with on_delete="
+                f"{getattr(on_delete, '__name__', on_delete)}",
+                hint="Use on_delete=models.SET_NULL, null=True: the schedule service replaces activities "
+                "in bulk and clears the references to the ones it removes.",
+                obj=field,
+                id="schedules.E001",
+            )
+        )
+    return errors
 
 
 class ScheduleChange(models.Model):
