@@ -7,8 +7,8 @@ from __future__ import annotations
 import datetime as dt
 
 from django.conf import settings
-from django.db import connection, transaction
-from django.db.models import Q
+from django.db import transaction
+from django.db.models import Q, QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_noop
@@ -19,7 +19,14 @@ from em_agent.exceptions import ApplicationError
 from em_agent.models import Agent, User
 from em_agent.policies import wfm_policy
 from notifications.services import notify
-from schedules.approval import Reason, RequestFacts, Verdict, approval_evaluate
+from schedules.approval import (
+    DateRange,
+    Reason,
+    RequestFacts,
+    Verdict,
+    approval_evaluate_strictest,
+    same_day_counter,
+)
 from schedules.models import (
     Activity,
     ActivityCode,
@@ -121,30 +128,22 @@ def _plan_for(request: ScheduleRequest) -> DayPlan:
     return DayPlan(agent=request.agent, date=request.date, activities=specs)
 
 
-def _same_day_count(request: ScheduleRequest):
-    def count(rule: ApprovalRule) -> int:
-        """Requests within the rule's reach that day: of its activity code, when it has one. Counted
-        under a lock per organisation and day, so two requests at once cannot both take the last
-        place (held to the end of the transaction, in which this one is saved and decided)."""
-        if connection.vendor == "postgresql":
-            with connection.cursor() as cursor:
-                cursor.execute(
-                    "SELECT pg_advisory_xact_lock(%s, %s)",
-                    [request.agent.organization_id, request.date.toordinal()],
-                )
-        requests = ScheduleRequest.objects.filter(
+def _same_day_requests(request: ScheduleRequest):
+    def requests(rule: ApprovalRule) -> QuerySet[ScheduleRequest]:
+        """Requests within the rule's reach that day: of its activity code, when it has one."""
+        same_day = ScheduleRequest.objects.filter(
             agent__organization_id=request.agent.organization_id,
             date=request.date,
             status__in=[RequestStatus.PENDING, RequestStatus.APPROVED],
         ).exclude(pk=request.pk)
         if rule.activity_code_id is not None:
-            requests = requests.filter(
+            same_day = same_day.filter(
                 Q(activity_code_id=rule.activity_code_id)
                 | Q(activity__activity_code_id=rule.activity_code_id)
             )
-        return requests.count()
+        return same_day
 
-    return count
+    return requests
 
 
 @transaction.atomic
@@ -219,33 +218,29 @@ def schedule_request_create(
     return request
 
 
-# Strictest first: when the new and the old activity's codes have different rules, the stricter wins.
-_STRICTNESS = {RuleAction.AUTO_DECLINE: 0, RuleAction.MANUAL: 1, RuleAction.AUTO_APPROVE: 2}
-
-
 def _verdict_for(request: ScheduleRequest, *, now: dt.datetime) -> Verdict:
     """The rules of every activity code the request touches: the requested one (add, edit) and the
-    one it replaces (edit, cancel). Turning a phone block into training is judged by the phone
-    block's rule too, not only by training's."""
+    one it replaces (edit, cancel), the strictest winning."""
     activity = request.activity
     # The lead time counts to the first moment the schedule would differ.
     starts = [t for t in (request.start, activity.start if activity else None) if t is not None]
     code_ids = {c for c in (request.activity_code_id, activity.activity_code_id if activity else None) if c}
-    verdicts = [
-        approval_evaluate(
-            facts=RequestFacts(
-                organization=request.agent.organization,
+    verdict = approval_evaluate_strictest(
+        facts=RequestFacts(
+            organization=request.agent.organization,
+            request_type=RequestType.SCHEDULE,
+            dates=DateRange.one(request.date),
+            starts_at=min(starts),
+            same_day_count=same_day_counter(
                 request_type=RequestType.SCHEDULE,
+                organization_id=request.agent.organization_id,
                 date=request.date,
-                starts_at=min(starts),
-                activity_code_id=code_id,
-                same_day_count=_same_day_count(request),
+                requests=_same_day_requests(request),
             ),
-            now=now,
-        )
-        for code_id in sorted(code_ids)
-    ]
-    verdict = min(verdicts, key=lambda v: _STRICTNESS[RuleAction(v.action)])
+        ),
+        activity_code_ids=sorted(code_ids),
+        now=now,
+    )
     if (
         verdict.action == RuleAction.AUTO_APPROVE
         and activity is not None
