@@ -217,6 +217,7 @@ SPECTACULAR_SETTINGS = {
         "drf_spectacular.hooks.postprocess_schema_enums",
         "em_agent.api.schema.merge_allauth_login",
         "em_agent.api.docs.move_links_into_responses",
+        "em_agent.api.docs.forbid_nul_in_request_strings",
     ],
     "ENUM_NAME_OVERRIDES": {
         "LanguageEnum": "em_agent.models.Language.choices",
@@ -258,6 +259,9 @@ SERVER_EMAIL = DEFAULT_FROM_EMAIL
 FCM_CREDENTIALS_FILE = env.str("FCM_CREDENTIALS_FILE", default="")
 # Another FCM v1 send endpoint ("{project_id}" is filled in): the local fake in tests and benchmarks.
 FCM_SEND_URL = env.str("FCM_SEND_URL", default="") or None
+# How the requests go out: "async" (aiohttp, notifications/push_async.py) or "sdk" (firebase-admin's
+# send_each). The default is the one bench/fanout.py measures faster; both are tested alike.
+FCM_TRANSPORT = env.str("FCM_TRANSPORT", default="async")
 # Push fans out to every active device of an agent: a bound keeps one account from becoming a
 # broadcast list (the oldest device is dropped when a new one registers past it).
 MAX_DEVICES_PER_AGENT = env.int("MAX_DEVICES_PER_AGENT", default=5)

@@ -28,7 +28,7 @@ from django.utils import timezone, translation
 from em_agent.models import Agent, User
 from notifications import kinds
 from notifications.models import Channel, Delivery, DeliveryStatus, Device, Notification, PushReceipt
-from notifications.push import PushMessage, PushOutcome, get_gateway
+from notifications.push import PushMessage, PushOutcome, PushResult, get_gateway
 
 logger = logging.getLogger(__name__)
 
@@ -144,6 +144,26 @@ def _texts(notification: Notification, reader: Reader) -> tuple[str, str]:
 
 
 def _send_push(deliveries: list[Delivery], readers: dict[int, Reader], report: Report) -> dict[int, Outcome]:
+    plan = _push_plan(deliveries, readers)
+    results = _push_send(plan.messages, plan.owners)
+    report.messages += len(plan.messages)
+    outcomes, dead = push_classify(plan, results)
+    _devices_disable(dead)
+    return outcomes
+
+
+@dataclass
+class PushPlan:
+    """What a batch's push deliveries will send: built before anything is sent."""
+
+    settled: dict[int, Outcome]  # deliveries decided without sending (skipped, cannot render)
+    targets: dict[int, list[int]]  # delivery -> the device ids it goes to (its user's trusted devices)
+    delivered_before: set[int]  # deliveries FCM accepted for some device in an earlier attempt
+    messages: list[PushMessage]
+    owners: list[tuple[int, int]]  # (delivery id, device id) of each message
+
+
+def _push_plan(deliveries: list[Delivery], readers: dict[int, Reader]) -> PushPlan:
     user_ids = {delivery.notification.user_id for delivery in deliveries}
     devices: dict[int, list[Device]] = defaultdict(list)
     # Only trusted devices: registered from a session that met the organisation's MFA policy.
@@ -152,26 +172,26 @@ def _send_push(deliveries: list[Delivery], readers: dict[int, Reader], report: R
     ).select_related("agent"):
         devices[device.agent.user_id].append(device)
     already = set(PushReceipt.objects.filter(delivery__in=deliveries).values_list("delivery_id", "token"))
-    messages: list[PushMessage] = []
-    owners: list[tuple[Delivery, Device]] = []
-    outcomes: dict[int, Outcome] = {}
+    plan = PushPlan(
+        settled={}, targets={}, delivered_before={pk for pk, _token in already}, messages=[], owners=[]
+    )
     for delivery in deliveries:
         notification = delivery.notification
-        targets = devices.get(notification.user_id, []) if notification.user.is_active else []
-        pending = [device for device in targets if (delivery.pk, device.token) not in already]
         if not notification.user.is_active:
-            outcomes[delivery.pk] = Outcome(DeliveryStatus.SKIPPED, "the user is deactivated")
+            plan.settled[delivery.pk] = Outcome(DeliveryStatus.SKIPPED, "the user is deactivated")
             continue
+        targets = devices.get(notification.user_id, [])
         if not targets:
-            outcomes[delivery.pk] = Outcome(DeliveryStatus.SKIPPED, "no trusted device")
+            plan.settled[delivery.pk] = Outcome(DeliveryStatus.SKIPPED, "no trusted device")
             continue
-        outcomes[delivery.pk] = Outcome()  # sent, unless a message below says otherwise
+        plan.targets[delivery.pk] = [device.pk for device in targets]
+        pending = [device for device in targets if (delivery.pk, device.token) not in already]
         if not pending:
             continue
         try:
             title, body = _texts(notification, readers[notification.user_id])
         except (KeyError, ValueError) as error:  # a bad row fails alone, never the batch
-            outcomes[delivery.pk] = Outcome(DeliveryStatus.FAILED, f"cannot render: {error}")
+            plan.settled[delivery.pk] = Outcome(DeliveryStatus.FAILED, f"cannot render: {error}")
             continue
         data = {
             key: str(value)
@@ -179,7 +199,7 @@ def _send_push(deliveries: list[Delivery], readers: dict[int, Reader], report: R
         }
         data["kind"] = notification.kind
         for device in pending:
-            messages.append(
+            plan.messages.append(
                 PushMessage(
                     token=device.token,
                     notification_id=notification.pk,
@@ -189,65 +209,92 @@ def _send_push(deliveries: list[Delivery], readers: dict[int, Reader], report: R
                     collapse_key=f"n{notification.pk}",
                 )
             )
-            owners.append((delivery, device))
+            plan.owners.append((delivery.pk, device.pk))
+    return plan
+
+
+def _push_send(messages: list[PushMessage], owners: list[tuple[int, int]]) -> list[PushResult]:
+    """Sends chunk by chunk through the gateway, each chunk's receipts written before the next goes:
+    a worker lost later re-sends at most the chunk in flight."""
     if not messages:
-        return outcomes
+        return []
     gateway = get_gateway()
-    results = []
+    results: list[PushResult] = []
     for start in range(0, len(messages), PUSH_CHUNK):
         chunk = messages[start : start + PUSH_CHUNK]
-        chunk_results = gateway.send(chunk)
-        # Receipts right after each chunk: a worker lost later re-sends at most the chunk in flight.
+        answers = gateway.send(chunk)
         PushReceipt.objects.bulk_create(
             [
-                PushReceipt(delivery=delivery, token=device.token, message_id=result.message_id or "")
-                for (delivery, device), result in zip(
-                    owners[start : start + PUSH_CHUNK], chunk_results, strict=True
+                PushReceipt(delivery_id=delivery_id, token=message.token, message_id=result.message_id or "")
+                for message, (delivery_id, _device_id), result in zip(
+                    chunk, owners[start : start + PUSH_CHUNK], answers, strict=True
                 )
                 if result.outcome == PushOutcome.SENT
             ],
             ignore_conflicts=True,
         )
-        results.extend(chunk_results)
-    report.messages += len(messages)
-    dead: dict[int, str] = {}
-    delivered = {delivery_id for delivery_id, _token in already}  # earlier attempts count too
-    rejected: dict[int, str] = {}  # permanent errors of single messages
-    for (delivery, device), result in zip(owners, results, strict=True):
-        outcome = outcomes[delivery.pk]
-        if result.outcome == PushOutcome.SENT:
-            delivered.add(delivery.pk)
-        elif result.outcome in (
-            PushOutcome.UNREGISTERED,
-            PushOutcome.INVALID_TOKEN,
-            PushOutcome.SENDER_MISMATCH,
-        ):
-            dead[device.pk] = result.outcome.value
-            if result.outcome == PushOutcome.SENDER_MISMATCH:
-                logger.warning("push: device %s belongs to another FCM sender; disabled", device.pk)
-        elif result.outcome in (PushOutcome.RETRY, PushOutcome.QUOTA):
-            outcome.status = DeliveryStatus.PENDING
-            outcome.error = result.error or result.outcome.value
-            outcome.retry_after = max(outcome.retry_after or 0, result.retry_after or 0) or None
-        else:
-            rejected[delivery.pk] = result.error or "rejected by FCM"
-    for delivery in deliveries:
-        outcome = outcomes[delivery.pk]
-        if delivery.pk in rejected and outcome.status == DeliveryStatus.SENT:
-            # Delivered to some device: sent, with the other device's error kept for the admin.
-            delivered_somewhere = delivery.pk in delivered
-            outcome.status = DeliveryStatus.SENT if delivered_somewhere else DeliveryStatus.FAILED
-            outcome.error = rejected[delivery.pk]
-        devices_left = [
-            device for device in devices.get(delivery.notification.user_id, []) if device.pk not in dead
+        results.extend(answers)
+    return results
+
+
+_DEAD = (PushOutcome.UNREGISTERED, PushOutcome.INVALID_TOKEN, PushOutcome.SENDER_MISMATCH)
+
+
+def push_classify(plan: PushPlan, results: Sequence[PushResult]) -> tuple[dict[int, Outcome], dict[int, str]]:
+    """Each delivery's outcome from its messages' results, and the devices to disable (id -> reason).
+    Pure: reads the plan and the results, changes neither.
+
+    A delivery is sent once FCM accepted it for one device (now or in an earlier attempt); pending
+    while any of its messages must be retried (a quota, an unavailable FCM); failed when every
+    message it sent was rejected for itself; skipped when all its devices turned out dead."""
+    per_delivery: dict[int, list[tuple[int, PushResult]]] = defaultdict(list)
+    for (delivery_id, device_id), result in zip(plan.owners, results, strict=True):
+        per_delivery[delivery_id].append((device_id, result))
+    dead = {
+        device_id: result.outcome.value
+        for (_delivery_id, device_id), result in zip(plan.owners, results, strict=True)
+        if result.outcome in _DEAD
+    }
+    outcomes = dict(plan.settled)
+    for delivery_id, device_ids in plan.targets.items():
+        if delivery_id in outcomes:
+            continue
+        answered = per_delivery.get(delivery_id, [])
+        delivered = delivery_id in plan.delivered_before or any(
+            result.outcome == PushOutcome.SENT for _device_id, result in answered
+        )
+        retries = [
+            result
+            for _device_id, result in answered
+            if result.outcome in (PushOutcome.RETRY, PushOutcome.QUOTA)
         ]
-        if outcome.status == DeliveryStatus.SENT and not devices_left and delivery.pk not in delivered:
-            outcome.status, outcome.error = DeliveryStatus.SKIPPED, "every device was rejected by FCM"
+        rejected = [result for _device_id, result in answered if result.outcome == PushOutcome.FAILED]
+        if retries:
+            retry_after = max((result.retry_after or 0 for result in retries), default=0) or None
+            last = retries[-1]
+            outcomes[delivery_id] = Outcome(
+                DeliveryStatus.PENDING, last.error or last.outcome.value, retry_after=retry_after
+            )
+        elif rejected:
+            # Delivered to some device: sent, with the other device's error kept for the admin.
+            status = DeliveryStatus.SENT if delivered else DeliveryStatus.FAILED
+            outcomes[delivery_id] = Outcome(status, rejected[-1].error or "rejected by FCM")
+        elif not delivered and all(device_id in dead for device_id in device_ids):
+            outcomes[delivery_id] = Outcome(DeliveryStatus.SKIPPED, "every device was rejected by FCM")
+        else:
+            outcomes[delivery_id] = Outcome()
+    return outcomes, dead
+
+
+def _devices_disable(dead: dict[int, str]) -> None:
+    for device_id, reason in dead.items():
+        if reason == PushOutcome.SENDER_MISMATCH:
+            logger.warning("push: device %s belongs to another FCM sender; disabled", device_id)
+    now = timezone.now()
     for reason in set(dead.values()):
         Device.objects.filter(pk__in=[pk for pk, why in dead.items() if why == reason]).update(
-            disabled_at=timezone.now(), disabled_reason=reason
+            disabled_at=now, disabled_reason=reason
         )
-    return outcomes
 
 
 _PERMANENT_SMTP_CODES = range(500, 600)
@@ -282,7 +329,13 @@ def _send_one_email(smtp, delivery: Delivery, reader: Reader) -> Outcome:
     except (KeyError, ValueError) as error:
         return Outcome(DeliveryStatus.FAILED, f"cannot render: {error}")
     with translation.override(reader.language):
-        context = {"title": title, "body": body, "language": reader.language}
+        context = {
+            "title": title,
+            "body": body,
+            "language": reader.language,
+            # A supervisor has no app: the email points to the administration instead.
+            "for_supervisor": kinds.kind_get(notification.kind).audience == "supervisor",
+        }
         text = render_to_string("notifications/email/notification.txt", context)
         html = render_to_string("notifications/email/notification.html", context)
     message = EmailMultiAlternatives(

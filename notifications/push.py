@@ -16,16 +16,20 @@ import os
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 from urllib.parse import urlsplit
 
 import firebase_admin
 import requests
 from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
 from django.utils import timezone
 from firebase_admin import credentials, exceptions, messaging
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
+
+if TYPE_CHECKING:
+    from notifications.push_async import AsyncFcmGateway
 
 logger = logging.getLogger(__name__)
 
@@ -289,7 +293,8 @@ _gateway_lock = threading.Lock()
 
 def get_gateway() -> PushGateway:
     """The process's gateway, built from settings on first use: FCM with `FCM_CREDENTIALS_FILE`
-    (and `FCM_SEND_URL`, to aim it at another endpoint), else the LoggingGateway."""
+    (and `FCM_SEND_URL`, to aim it at another endpoint) through the transport `FCM_TRANSPORT`
+    names, else the LoggingGateway."""
     global _gateway
     with _gateway_lock:
         if _gateway is None:
@@ -301,6 +306,9 @@ def reset_gateway() -> None:
     """Forgets the gateway and its firebase app; the next get_gateway() reads the settings again."""
     global _gateway
     with _gateway_lock:
+        close = getattr(_gateway, "close", None)
+        if close is not None:
+            close()
         _gateway = None
         _delete_app()
 
@@ -312,18 +320,34 @@ def _delete_app() -> None:
         pass  # there was none
 
 
+TRANSPORTS = ("sdk", "async")
+
+
 def _build_gateway() -> PushGateway:
     path = getattr(settings, "FCM_CREDENTIALS_FILE", "")
     if not path:
         logger.warning("push notifications are logged, not sent: FCM_CREDENTIALS_FILE is not set")
         return LoggingGateway()
+    transport = settings.FCM_TRANSPORT
+    if transport not in TRANSPORTS:
+        raise ImproperlyConfigured(f"FCM_TRANSPORT must be one of {', '.join(TRANSPORTS)}, not {transport!r}")
     _delete_app()  # one inherited from a parent process (see below)
     app = firebase_admin.initialize_app(
         credentials.Certificate(path), {"httpTimeout": HTTP_TIMEOUT_SECONDS}, name=FCM_APP_NAME
     )
-    gateway = FcmGateway(app, send_url=getattr(settings, "FCM_SEND_URL", None) or None)
+    send_url = getattr(settings, "FCM_SEND_URL", None) or None
+    gateway: FcmGateway | AsyncFcmGateway
+    if transport == "async":
+        from notifications.push_async import AsyncFcmGateway
+
+        gateway = AsyncFcmGateway(app, send_url=send_url)
+    else:
+        gateway = FcmGateway(app, send_url=send_url)
     logger.info(
-        "push notifications are sent through FCM (project %s) at %s", app.project_id, gateway.send_url
+        "push notifications are sent through FCM (project %s) at %s, transport %s",
+        app.project_id,
+        gateway.send_url,
+        transport,
     )
     return gateway
 

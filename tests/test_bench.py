@@ -160,9 +160,12 @@ def _messages(count: int):
     ]
 
 
-def test_the_fanout_whatifs_patch_the_gateway_the_project_builds(bench_import, fcm_settings, monkeypatch):
+def test_the_fanout_whatifs_patch_the_gateway_the_project_builds(
+    bench_import, fcm_settings, monkeypatch, settings
+):
     from notifications import push
 
+    settings.FCM_TRANSPORT = "sdk"  # the what-ifs change firebase-admin's transport
     whatif = bench_import("bench.whatif")
     monkeypatch.setattr(push.FcmGateway, "_send_chunk", push.FcmGateway._send_chunk)
     monkeypatch.setattr(push.FcmGateway, "__init__", push.FcmGateway.__init__)

@@ -9,7 +9,15 @@ Behaviour is scripted by the token's prefix:
   badarg-...        400 INVALID_ARGUMENT (something else in the message)
   flaky-<n>-...     503 for the first n requests, then accepted
   quota-...         429 QUOTA_EXCEEDED with `Retry-After: 7` on the first request, then accepted
+  cut-...           the first request's answer is cut off mid-body (the connection closed under
+                    it; nothing accepted), then accepted
+  slow-...          answered after `slow_seconds` (30); by then a client that gave up is gone, and
+                    a request whose client is gone is never accepted
   anything else     accepted: 200 {"name": "projects/<project>/messages/<uuid>"}
+
+Access tokens: `POST /token` hands out `fake-access-token-<n>`; `revoke_tokens()` (or
+`revoke_tokens(after=N)`, once N messages were accepted) makes every token handed out so far answer
+401 UNAUTHENTICATED, as FCM does for an expired or revoked one. Any other bearer token is accepted.
 
 In tests: `with FakeFcm() as fcm:` runs it in a background thread; `fcm.send_url` is what the client
 is pointed at. Standalone (for the benchmark): `python -m tests.notifications.fake_fcm --port N`,
@@ -52,6 +60,8 @@ class Accepted:
     apns_collapse_id: str | None
     message_id: str
     message: dict[str, Any]
+    authorization: str = ""
+    headers: tuple[tuple[str, str], ...] = ()  # the client's X-GOOG-*, X-FIREBASE-* and content type
 
 
 def _error(http_status: int, status: str, message: str, fcm_code: str | None = None) -> web.Response:
@@ -68,6 +78,12 @@ class FakeFcm:
         self.requests: Counter[str] = Counter()  # every request that reached us, per token
         self.accepted: list[Accepted] = []
         self.token_requests = 0
+        self.slow_seconds = 30.0
+        self.connections: set[tuple[str, int]] = set()  # client (address, port) of every request
+        self.refused_unauthenticated = 0
+        self._revoked: set[str] = set()
+        self._revoke_after: int | None = None
+        self._hold_after: int | None = None
         self._lock = threading.Lock()  # handlers run on the server's loop, tests read from theirs
         self._loop: asyncio.AbstractEventLoop | None = None
         # Closed by hold(): requests wait unanswered, as if FCM were slow, until release().
@@ -107,10 +123,27 @@ class FakeFcm:
                 "duplicates": sum(count - 1 for count in pairs.values()),
             }
 
-    def hold(self) -> None:
-        """Keeps every new send request waiting (the test can then kill a client mid-request)."""
+    def hold(self, *, after: int | None = None) -> None:
+        """Keeps every new send request waiting (the test can then kill a client mid-request); with
+        `after`, only once that many messages were accepted."""
         assert self._loop is not None and self._gate is not None
-        self._loop.call_soon_threadsafe(self._gate.clear)
+        if after is None:
+            self._loop.call_soon_threadsafe(self._gate.clear)
+        else:
+            with self._lock:
+                self._hold_after = after
+
+    def revoke_tokens(self, *, after: int | None = None) -> None:
+        """Every access token handed out so far is refused from now on (or once `after` messages
+        were accepted)."""
+        with self._lock:
+            if after is None:
+                self._revoked.update(self._issued())
+            else:
+                self._revoke_after = after
+
+    def _issued(self) -> set[str]:
+        return {f"fake-access-token-{n}" for n in range(1, self.token_requests + 1)}
 
     def release(self) -> None:
         assert self._loop is not None and self._gate is not None
@@ -121,6 +154,11 @@ class FakeFcm:
             self.requests.clear()
             self.accepted.clear()
             self.token_requests = 0
+            self.connections.clear()
+            self.refused_unauthenticated = 0
+            self._revoked.clear()
+            self._revoke_after = self._hold_after = None
+            self.slow_seconds = 30.0
 
     # --- the HTTP side ---------------------------------------------------------------------------
 
@@ -132,9 +170,24 @@ class FakeFcm:
         app.router.add_post("/reset", self._reset)
         return app
 
-    async def _send(self, request: web.Request) -> web.Response:
-        if not request.headers.get("Authorization", "").startswith("Bearer "):
+    async def _send(self, request: web.Request) -> web.StreamResponse:
+        authorization = request.headers.get("Authorization", "")
+        if not authorization.startswith("Bearer "):
             return _error(401, "UNAUTHENTICATED", "Request is missing required authentication credential.")
+        peer = request.transport.get_extra_info("peername") if request.transport else None
+        with self._lock:
+            if peer:
+                self.connections.add(tuple(peer[:2]))
+            if self._revoke_after is not None and len(self.accepted) >= self._revoke_after:
+                self._revoked.update(self._issued())
+                self._revoke_after = None
+            revoked = authorization[len("Bearer ") :] in self._revoked
+            if revoked:
+                self.refused_unauthenticated += 1
+        if revoked:
+            return _error(
+                401, "UNAUTHENTICATED", "Request had invalid authentication credentials: the token expired."
+            )
         try:
             message = (await request.json())["message"]
         except (ValueError, KeyError, TypeError):
@@ -166,7 +219,18 @@ class FakeFcm:
         flaky = FLAKY.match(token)
         if flaky and attempt <= int(flaky.group(1)):
             return _error(503, "UNAVAILABLE", "The service is currently unavailable.", "UNAVAILABLE")
+        if token.startswith("cut-") and attempt == 1:
+            return await self._cut(request)
+        if token.startswith("slow-"):
+            await asyncio.sleep(self.slow_seconds)
+            if request.transport is None or request.transport.is_closing():
+                return web.Response(status=499)  # the client gave up: never answered, never accepted
 
+        with self._lock:
+            if self._hold_after is not None and len(self.accepted) >= self._hold_after:
+                self._hold_after = None
+                if self._gate is not None:
+                    self._gate.clear()
         if self._gate is not None and not self._gate.is_set():
             with self._lock:
                 self.waiting += 1
@@ -185,17 +249,34 @@ class FakeFcm:
             apns_collapse_id=((message.get("apns") or {}).get("headers") or {}).get("apns-collapse-id"),
             message_id=f"projects/{project}/messages/{uuid.uuid4()}",
             message=message,
+            authorization=authorization,
+            headers=tuple(
+                (name.lower(), value)
+                for name, value in request.headers.items()
+                if name.lower().startswith(("x-goog-", "x-firebase-", "content-type"))
+            ),
         )
         with self._lock:
             self.accepted.append(accepted)
         return web.json_response({"name": accepted.message_id})
 
+    async def _cut(self, request: web.Request) -> web.StreamResponse:
+        """A 200 whose body never arrives whole: the connection closes after its first bytes."""
+        response = web.StreamResponse(status=200, headers={"Content-Type": "application/json"})
+        response.content_length = 100
+        await response.prepare(request)
+        await response.write(b'{"name": "projects/')
+        if request.transport is not None:
+            request.transport.close()
+        return response
+
     async def _token(self, request: web.Request) -> web.Response:
         await request.read()
         with self._lock:
             self.token_requests += 1
+            number = self.token_requests
         return web.json_response(
-            {"access_token": "fake-access-token", "expires_in": 3600, "token_type": "Bearer"}
+            {"access_token": f"fake-access-token-{number}", "expires_in": 3600, "token_type": "Bearer"}
         )
 
     async def _stats(self, request: web.Request) -> web.Response:

@@ -1,4 +1,5 @@
-"""Delivery through a real Celery worker (a subprocess), including one killed in the middle of a batch.
+"""Delivery through a real Celery worker (a subprocess), including one killed in the middle of a batch,
+with each push transport (FCM_TRANSPORT).
 
 Needs PostgreSQL (the worker and the test share the test database) and Redis (the broker)."""
 
@@ -17,7 +18,8 @@ from django.db.models import F
 
 from em_agent.celery import app as celery_app
 from notifications.delivery import LEASE, deliveries_sweep
-from notifications.models import Channel, Delivery, DeliveryStatus, Device, EmailOptOut
+from notifications.models import Channel, Delivery, DeliveryStatus, Device, EmailOptOut, PushReceipt
+from notifications.push import TRANSPORTS
 from notifications.services import notify
 from tests.factories import AgentFactory
 from tests.notifications.fake_fcm import FakeFcm, write_service_account
@@ -87,8 +89,13 @@ def fake_fcm():
         yield fake
 
 
+@pytest.fixture(params=TRANSPORTS)
+def transport(request):
+    return request.param
+
+
 @pytest.fixture
-def worker_env(postgres, tmp_path, fake_fcm):
+def worker_env(postgres, tmp_path, fake_fcm, transport):
     if not settings.REDIS_URL:
         pytest.skip("needs Redis as the Celery broker: set REDIS_URL")
     credentials = write_service_account(tmp_path / "service-account.json", token_uri=fake_fcm.token_uri)
@@ -101,6 +108,7 @@ def worker_env(postgres, tmp_path, fake_fcm):
         "CELERY_TASK_ALWAYS_EAGER": "0",
         "FCM_CREDENTIALS_FILE": str(credentials),
         "FCM_SEND_URL": fake_fcm.send_url,
+        "FCM_TRANSPORT": transport,
         "EMAIL_URL": "dummymail://",
     }
     previous = celery_app.conf.task_always_eager
@@ -134,10 +142,14 @@ def _wait_until(condition, *, timeout: float, what: str, log: Path | None = None
     raise AssertionError(f"timed out waiting for {what}\n{details}")
 
 
-def _agents_with_devices(count: int):
+def _agents_with_devices(count: int, *, devices: tuple[str, ...] = ("phone",)):
     agents = AgentFactory.create_batch(count)
     Device.objects.bulk_create(
-        [Device(agent=agent, token=f"phone-{agent.pk}", platform="android", trusted=True) for agent in agents]
+        [
+            Device(agent=agent, token=f"{device}-{agent.pk}", platform="android", trusted=True)
+            for agent in agents
+            for device in devices
+        ]
     )
     # Push only: these tests count messages at the fake FCM.
     EmailOptOut.objects.bulk_create(
@@ -187,3 +199,32 @@ def test_a_worker_killed_mid_batch_and_restarted_delivers_everything_once(start_
     assert stats["accepted"] == 600
     assert stats["duplicates"] == 0
     assert len(set(fake_fcm.accepted_tokens())) == 600
+
+
+def test_a_worker_killed_in_its_second_chunk_resends_only_that_chunk(start_worker, fake_fcm, tmp_path):
+    # 600 agents x 2 devices: a first task of 500 deliveries = 1,000 messages = two chunks.
+    agents = _agents_with_devices(600, devices=("phone", "tablet"))
+    fake_fcm.hold(after=500)  # the first chunk goes through; the second hangs
+    first = start_worker()
+
+    with transaction.atomic():
+        notify(recipients=agents, kind="schedule_adjusted", params={"date": "2026-12-03"})
+    _wait_until(lambda: fake_fcm.waiting >= 50, timeout=60, what="the second chunk in flight", log=first.log)
+    first.kill()
+    fake_fcm.release()
+    # The first chunk's receipts were written before the second chunk went out.
+    first_chunk = set(PushReceipt.objects.values_list("token", flat=True))
+    assert len(first_chunk) == 500
+    assert set(fake_fcm.accepted_tokens()) == first_chunk
+
+    second = start_worker()
+    _wait_until(lambda: _push_sent() == 100, timeout=60, what="the second task", log=second.log)
+    Delivery.objects.filter(status=DeliveryStatus.SENDING).update(claimed_at=F("claimed_at") - LEASE)
+    assert deliveries_sweep() == 500
+    _wait_until(lambda: _push_sent() == 600, timeout=90, what="all 600 deliveries", log=second.log)
+
+    stats = fake_fcm.stats()
+    assert stats["accepted"] == 1200
+    assert stats["duplicates"] == 0
+    assert all(fake_fcm.requests_for(token) == 1 for token in first_chunk)  # never sent again
+    assert PushReceipt.objects.count() == 1200
