@@ -105,7 +105,8 @@ def _refusal(request: HttpRequest, *, status: int, code: str, detail: str, field
 
 
 class RequestGuardMiddleware:
-    """Refuses, before any view runs, request bodies the API never takes: larger than
+    """Refuses, before any view runs, a path or query with a NUL character, and request bodies the
+    API never takes: larger than
     API_MAX_BODY_BYTES (413 `request_too_large`), not UTF-8, or nested deeper than
     API_MAX_JSON_DEPTH (400 `validation_error`: Python's parser would recurse until it fails with a
     500). Marks every answer under /api/ and /_allauth/ `Cache-Control: no-store`: they carry an
@@ -123,6 +124,17 @@ class RequestGuardMiddleware:
         return response
 
     def _refuse(self, request: HttpRequest) -> HttpResponse | None:
+        # No identifier, token or parameter of ours holds a NUL, and PostgreSQL cannot compare one
+        # (a lookup by such a path would end in a 500).
+        if "\x00" in request.path or any(
+            "\x00" in name or any("\x00" in value for value in values) for name, values in request.GET.lists()
+        ):
+            return _refusal(
+                request,
+                status=400,
+                code="validation_error",
+                detail=_("The address contains a NUL character."),
+            )
         limit = settings.API_MAX_BODY_BYTES
         try:
             length = int(request.META.get("CONTENT_LENGTH") or 0)

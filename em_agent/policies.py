@@ -2,7 +2,12 @@
 small strategy objects rather than `if wfm_system == ...` spread over the views)."""
 
 from dataclasses import dataclass
+from typing import Literal
 
+from django.utils.translation import gettext_lazy as _
+from rest_framework import status
+
+from em_agent.exceptions import ApplicationError
 from em_agent.models import Organization, WfmSystem
 
 
@@ -21,6 +26,30 @@ _POLICIES = {
     WfmSystem.IEX: WfmPolicy(schedule_requests=False, time_off=False, absence_requests=True),
 }
 
+Feature = Literal["schedule_requests", "time_off", "absence_requests"]
+
+_UNAVAILABLE = {
+    "schedule_requests": _(
+        "Your organisation's workforce management system does not take schedule change requests."
+    ),
+    "time_off": _(
+        "Your organisation's workforce management system does not take time-off requests: "
+        "request an absence instead."
+    ),
+    "absence_requests": _(
+        "Your organisation's workforce management system does not take absence requests: "
+        "request time off instead."
+    ),
+}
+
 
 def wfm_policy(organization: Organization) -> WfmPolicy:
     return _POLICIES[WfmSystem(organization.wfm_system)]
+
+
+def wfm_feature_require(*, organization: Organization, feature: Feature) -> None:
+    """409 `not_available_for_wfm_system` unless the organisation's WFM system has the feature."""
+    if not getattr(wfm_policy(organization), feature):
+        raise ApplicationError(
+            "not_available_for_wfm_system", str(_UNAVAILABLE[feature]), status_code=status.HTTP_409_CONFLICT
+        )

@@ -217,6 +217,7 @@ SPECTACULAR_SETTINGS = {
         "drf_spectacular.hooks.postprocess_schema_enums",
         "em_agent.api.schema.merge_allauth_login",
         "em_agent.api.docs.move_links_into_responses",
+        "em_agent.api.docs.forbid_nul_in_request_strings",
     ],
     "ENUM_NAME_OVERRIDES": {
         "LanguageEnum": "em_agent.models.Language.choices",

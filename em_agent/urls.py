@@ -17,6 +17,7 @@ api_v1: list[URLPattern | URLResolver] = [
     path("", include("activation.urls")),
     path("", include("notifications.urls")),
     path("", include("schedules.urls")),
+    path("", include("timeoff.urls")),
 ]
 
 urlpatterns = [

@@ -329,7 +329,13 @@ def _send_one_email(smtp, delivery: Delivery, reader: Reader) -> Outcome:
     except (KeyError, ValueError) as error:
         return Outcome(DeliveryStatus.FAILED, f"cannot render: {error}")
     with translation.override(reader.language):
-        context = {"title": title, "body": body, "language": reader.language}
+        context = {
+            "title": title,
+            "body": body,
+            "language": reader.language,
+            # A supervisor has no app: the email points to the administration instead.
+            "for_supervisor": kinds.kind_get(notification.kind).audience == "supervisor",
+        }
         text = render_to_string("notifications/email/notification.txt", context)
         html = render_to_string("notifications/email/notification.html", context)
     message = EmailMultiAlternatives(

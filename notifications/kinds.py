@@ -138,6 +138,37 @@ KINDS: dict[str, Kind] = {
             data=("request_id", "start_date", "end_date"),
             audience="supervisor",
         ),
+        # IEX WFM Integrated: an absence needs no approval; the supervisor is told at once (by email:
+        # a supervisor has no app) and records it in the WFM. Times are the agent's wall clock.
+        Kind(
+            "absence_requested",
+            _("Absence request from %(agent_name)s"),
+            _(
+                "%(agent_name)s requests an absence on %(date)s from %(start_time)s to %(end_time)s "
+                "(%(timezone)s): %(exception)s."
+            ),
+            {
+                "absence_id": _ID,
+                "agent_name": _TEXT,
+                "date": _DATE,
+                "start_time": _TEXT,
+                "end_time": _TEXT,
+                "timezone": _TEXT,
+                "exception": _TEXT,
+            },
+            data=("absence_id", "date"),
+            optional={"comment": _TEXT},
+            audience="supervisor",
+        ),
+        Kind(
+            "absence_requested_full_day",
+            _("Absence request from %(agent_name)s"),
+            _("%(agent_name)s requests an absence for the whole of %(date)s: %(exception)s."),
+            {"absence_id": _ID, "agent_name": _TEXT, "date": _DATE, "exception": _TEXT},
+            data=("absence_id", "date"),
+            optional={"comment": _TEXT},
+            audience="supervisor",
+        ),
     )
 }
 
@@ -197,6 +228,8 @@ def render(kind: Kind, params: dict, *, language: str, zone: zoneinfo.ZoneInfo) 
         body = str(kind.body) % shown
         if shown.get("reason"):
             body = f"{body} " + str(_("Reason: %(reason)s")) % {"reason": shown["reason"]}
+        if shown.get("comment"):
+            body = f"{body} " + str(_("Comment: %(comment)s")) % {"comment": shown["comment"]}
     return title, body
 
 

@@ -20,12 +20,14 @@ from drf_spectacular.generators import SchemaGenerator
 from rest_framework.views import APIView
 
 from em_agent.api.permissions import IsActiveAgent, IsAgent
-from em_agent.models import Agent
+from em_agent.models import Agent, Organization, WfmSystem
 from notifications.models import Device, Notification
 from notifications.services import notify
 from schedules.models import RequestAction, ScheduleRequest
 from tests.conftest import AppClient
 from tests.factories import AgentFactory
+from tests.schedules.factories import ActivityCodeFactory
+from timeoff.models import AbsenceRequest
 
 pytestmark = pytest.mark.django_db
 
@@ -141,7 +143,19 @@ def _a_schedule_request(owner: Agent) -> str:
     return str(request.pk)
 
 
+def _an_absence_request(owner: Agent) -> str:
+    # Every persona's organisation an IEX one: in a CXone one the route answers 409 before any lookup,
+    # and the outsider's answer must be the scoping's 404.
+    Organization.objects.update(wfm_system=WfmSystem.IEX)
+    code = ActivityCodeFactory(organization=owner.organization, code="SICK", open_for_absence=True)
+    request = AbsenceRequest.objects.create(
+        agent=owner, date=timezone.localdate() + dt.timedelta(days=7), exception_code=code, full_day=True
+    )
+    return str(request.pk)
+
+
 OWNED_OBJECTS: dict[str, Callable[[Agent], str]] = {
+    "api/v1/absence-requests/<int:absence_id>": _an_absence_request,
     "api/v1/devices/<str:token>": _a_device,
     "api/v1/notifications/<int:notification_id>": _an_acknowledged_notification,
     "api/v1/notifications/<int:notification_id>/acknowledge": _a_notification,

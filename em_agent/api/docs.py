@@ -76,6 +76,22 @@ ERROR_CATALOG: dict[str, tuple[int, dict]] = {
             "fields": {"start": ["This time has passed."]},
         },
     ),
+    "beyond_horizon": (
+        400,
+        {
+            "code": "beyond_horizon",
+            "detail": "An absence can be requested at most 28 days ahead.",
+            "fields": {"date": ["The last day you can request is 2026-12-31."]},
+        },
+    ),
+    "overlaps_existing_request": (
+        400,
+        {
+            "code": "overlaps_existing_request",
+            "detail": "You already requested an absence for this time.",
+            "fields": {"date": ["This overlaps an absence you requested earlier."]},
+        },
+    ),
     "day_not_published": (
         409,
         {
@@ -226,4 +242,48 @@ def move_links_into_responses(result: dict, generator, request, public) -> dict:
                 ref = media.get("schema", {}).get("$ref", "")
                 if "oneOf" in components.get(ref.rpartition("/")[2], {}):
                     operation["requestBody"]["required"] = True
+    return result
+
+
+# DRF's CharField refuses a NUL character (PostgreSQL cannot store one): the schema says so, or a
+# generated client and a fuzzer take any string for valid.
+_NO_NUL = "^[^\\x00]*$"
+
+
+def forbid_nul_in_request_strings(result: dict, generator, request, public) -> dict:
+    """Every free string of an API request body gets a pattern without NUL (strings with an enum,
+    a format or a pattern of their own are already narrower)."""
+    components = result.get("components", {}).get("schemas", {})
+    seen: set[str] = set()
+
+    def visit(node) -> None:
+        if isinstance(node, list):
+            for item in node:
+                visit(item)
+            return
+        if not isinstance(node, dict):
+            return
+        ref = node.get("$ref")
+        if isinstance(ref, str) and ref.startswith("#/components/schemas/"):
+            name = ref.rpartition("/")[2]
+            if name not in seen and name in components:
+                seen.add(name)
+                visit(components[name])
+            return
+        if node.get("type") == "string" and not {"enum", "format", "pattern"} & set(node):
+            node["pattern"] = _NO_NUL
+        for key in ("properties", "additionalProperties", "items", "oneOf", "anyOf", "allOf"):
+            value = node.get(key)
+            if isinstance(value, dict) and key == "properties":
+                visit(list(value.values()))
+            elif value is not None:
+                visit(value)
+
+    for path, operations in result["paths"].items():
+        if not path.startswith("/api/v1/"):
+            continue
+        for operation in operations.values():
+            if isinstance(operation, dict):
+                for media in operation.get("requestBody", {}).get("content", {}).values():
+                    visit(media.get("schema"))
     return result

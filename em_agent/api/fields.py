@@ -1,7 +1,9 @@
+import datetime as dt
 import re
 
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 # RFC 3339 as JSON Schema's `date` and `date-time` formats read it. Python's fromisoformat, under
@@ -41,3 +43,22 @@ class AwareDateTimeField(serializers.DateTimeField):
         if timezone.is_naive(value):
             self.fail("naive")
         return super().enforce_timezone(value)
+
+
+# [0-9], not \d: JSON Schema's \d is ASCII, Python's (which a fuzzer may use) is not.
+_HH_MM = r"([01][0-9]|2[0-3]):[0-5][0-9]"
+
+
+@extend_schema_field({"type": "string", "pattern": f"^{_HH_MM}$", "example": "09:30"})
+class LocalTimeField(serializers.Field):
+    """A wall-clock time `HH:MM` (00:00 to 23:59) in the agent's zone, as the contract writes times."""
+
+    default_error_messages = {"invalid": _("Use the format HH:MM, from 00:00 to 23:59.")}
+
+    def to_internal_value(self, data) -> dt.time:
+        if not isinstance(data, str) or not re.fullmatch(_HH_MM, data, re.ASCII):
+            self.fail("invalid")
+        return dt.time(int(data[:2]), int(data[3:]))
+
+    def to_representation(self, value: dt.time) -> str:
+        return value.strftime("%H:%M")

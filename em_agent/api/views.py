@@ -4,6 +4,7 @@ from django.utils.translation.trans_real import parse_accept_lang_header
 from rest_framework.views import APIView
 
 from em_agent.models import Agent
+from em_agent.policies import Feature, wfm_feature_require
 
 _SUPPORTED_LANGUAGES = {code for code, _name in settings.LANGUAGES}
 
@@ -24,6 +25,9 @@ class AgentAPIView(APIView):
     """
 
     agent: Agent
+    # An endpoint only some WFM systems have (em_agent.policies): 409 `not_available_for_wfm_system`
+    # for the others, before its input is read.
+    wfm_feature: Feature | None = None
 
     def perform_authentication(self, request) -> None:
         try:
@@ -35,6 +39,10 @@ class AgentAPIView(APIView):
     def initial(self, request, *args, **kwargs) -> None:
         super().initial(request, *args, **kwargs)
         self.agent = request.user.agent
+        method = request.method.lower()
+        # A method the view does not have stays 405, whatever the organisation.
+        if self.wfm_feature is not None and method != "options" and hasattr(self, method):
+            wfm_feature_require(organization=self.agent.organization, feature=self.wfm_feature)
 
     def dispatch(self, request, *args, **kwargs):
         try:

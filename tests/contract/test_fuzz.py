@@ -18,14 +18,17 @@ import schemathesis
 from schemathesis.config import SchemathesisConfig
 from schemathesis.engine import Status, events, from_schema
 
+from em_agent.models import WfmSystem
 from tests.contract.data import contract_world
-from tests.factories import PASSWORD, AgentFactory
+from tests.factories import PASSWORD, AgentFactory, OrganizationFactory, SupervisorFactory
 
 ROOT = Path(__file__).resolve().parents[2]
 SEED = int(os.environ.get("EM_FUZZ_SEED", "20261203"))
 EXAMPLES = int(os.environ.get("EM_FUZZ_EXAMPLES", "12"))
 STATEFUL_STEPS = int(os.environ.get("EM_FUZZ_STATEFUL_STEPS", "30"))
 PHASES = ("examples", "coverage", "fuzzing", "stateful")
+# Alice's organisation and Charlie's, in zones of their own.
+_ZONES = ("Europe/Amsterdam", "America/New_York")
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -108,16 +111,31 @@ def _failures(stream) -> tuple[list[str], set[str], dict[str, Status]]:
     return sorted(set(failures)), checks_run, phases
 
 
-def test_the_contract_holds_under_fuzzing(live_server, agent, teammate, outsider, tmp_path):
-    contract_world([agent, teammate, outsider])
-    AgentFactory(organization=agent.organization)  # a colleague with nothing of Alice's
-    peers = {"alice": agent, "bob": teammate, "charlie": outsider}
+# The organisations' WFM system decides which operations exist (em_agent.policies): the fuzz runs as
+# CXone agents over every operation (those IEX alone has answer them 409), then as IEX agents over
+# the paths only IEX has.
+SYSTEMS = {WfmSystem.CXONE: (), WfmSystem.IEX: ("/api/v1/absence-requests",)}
+
+
+@pytest.mark.parametrize("system", SYSTEMS)
+def test_the_contract_holds_under_fuzzing(live_server, system, tmp_path):
+    home, elsewhere = (OrganizationFactory(wfm_system=system, default_timezone=zone) for zone in _ZONES)
+    supervisor = SupervisorFactory(organization=home)
+    alice = AgentFactory(organization=home, supervisor=supervisor, name="Alice")
+    bob = AgentFactory(organization=home, supervisor=supervisor, name="Bob")
+    charlie = AgentFactory(
+        organization=elsewhere, supervisor=SupervisorFactory(organization=elsewhere), name="Charlie"
+    )
+    contract_world([alice, bob, charlie])
+    AgentFactory(organization=home)  # a colleague with nothing of Alice's
+    peers = {"alice": alice, "bob": bob, "charlie": charlie}
     _wfc_users(tmp_path / "users.json", peers)
     config = _config(live_server.url, tmp_path / "users.json", list(peers))
     # The app's API only: allauth's own endpoints are allauth's to fuzz (they are in the schema so
     # that the app's client has its login).
     served = httpx.get(f"{live_server.url}/api/schema/?format=json").json()
-    served["paths"] = {path: item for path, item in served["paths"].items() if path.startswith("/api/v1/")}
+    prefixes = SYSTEMS[system] or ("/api/v1/",)
+    served["paths"] = {path: item for path, item in served["paths"].items() if path.startswith(prefixes)}
     schema = schemathesis.openapi.from_dict(served, config=config)
 
     failures, checks_run, phases = _failures(from_schema(schema).execute())

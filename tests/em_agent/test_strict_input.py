@@ -48,6 +48,34 @@ def test_a_body_that_is_not_utf8_is_400(logged_in, agent):
 
 
 @pytest.mark.parametrize(
+    "path",
+    [
+        "/api/v1/devices/ab%00cd",
+        "/api/v1/devices/ab\x00cd",
+        "/api/v1/notifications?cursor=a%00",
+        "/api/v1/notifications?x%00=1",
+    ],
+)
+def test_a_nul_in_the_address_is_400_not_500(logged_in, agent, path):
+    # On PostgreSQL a lookup by a string with NUL fails in the driver (a 500 before this guard).
+    response = logged_in(agent).delete(path) if "devices" in path else logged_in(agent).get(path)
+
+    assert response.status_code == 400
+    assert response.json()["code"] == "validation_error"
+
+
+def test_a_nul_in_a_body_string_is_400_and_the_schema_says_so(logged_in, agent):
+    from drf_spectacular.generators import SchemaGenerator
+
+    response = logged_in(agent).post(REQUESTS, {"action": "cancel", "activity_id": 1, "comment": "a\x00b"})
+
+    assert response.status_code == 400
+    assert list(response.json()["fields"]) == ["comment"]
+    schemas = SchemaGenerator().get_schema(request=None, public=True)["components"]["schemas"]
+    assert schemas["CancelRequestInputRequest"]["properties"]["comment"]["pattern"] == "^[^\\x00]*$"
+
+
+@pytest.mark.parametrize(
     "body, field",
     [
         ({"token": 12345, "platform": "android"}, "token"),
