@@ -1,14 +1,16 @@
 """Where one `deliveries_send` batch (one Celery task's work) spends its time.
 
     .venv/bin/python bench/fanout.py --agents 2000 --no-ceiling   # once: creates em_agent_bench
-    .venv/bin/python bench/profile_batch.py [--batch 500] [--repeat 3] [--cprofile]
+    .venv/bin/python bench/profile_batch.py [--batch 500] [--repeat 3] [--cprofile] [--transport sdk|async]
 
 Runs in this process (no Celery) against the benchmark's database and a fake FCM server started as a
 separate process, exactly the code a worker runs for one task: it resets `--batch` push deliveries to
 pending (and forgets their receipts), then calls `deliveries_send(ids=...)` `--repeat` times. Each
 phase is timed by wrapping the project's functions from outside (no project file is changed), and
 every SQL statement's round trip is timed with `connection.execute_wrapper`. `--cprofile` adds the
-main thread's cProfile (send_each's HTTP threads show up as the main thread waiting for them).
+main thread's cProfile (send_each's HTTP threads, and the async transport's event loop thread,
+show up as the main thread waiting for them). `--transport` sets FCM_TRANSPORT (default: the
+project's default); the CPU per message counts every thread of the process.
 It has no goal: it prints none and exits 0 unless it fails to run.
 """
 
@@ -55,21 +57,28 @@ def timed_functions() -> list[tuple[object, str, str]]:
     rename there must fail here (tests/test_bench.py) rather than drop a phase from the table."""
     from django.db.models.query import QuerySet
 
-    from notifications import delivery, kinds, push
+    from notifications import delivery, kinds, push, push_async
 
     return [
         (delivery, "deliveries_claim", "claim (UPDATE ... RETURNING)"),
         (delivery, "_readers", "_readers"),
         (delivery, "_send_push", "_send_push (all of it)"),
-        (delivery, "_texts", "  _texts (render title/body)"),
+        (delivery, "_push_plan", "  _push_plan (devices, receipts, messages)"),
+        (delivery, "_texts", "    _texts (render title/body)"),
+        (kinds, "data_for", "    kinds.data_for"),
+        (delivery, "_push_send", "  _push_send (chunks + their receipts)"),
+        (delivery, "push_classify", "  push_classify (outcomes)"),
+        (delivery, "_devices_disable", "  _devices_disable"),
         (delivery, "_record", "_record (one UPDATE per outcome, one per retry)"),
-        (push.FcmGateway, "send", "  FcmGateway.send (encode + send_each)"),
-        (push, "_fcm_message", "    _fcm_message (build Message)"),
-        (push.messaging, "send_each", "    messaging.send_each (HTTP, 1 thread/msg)"),
-        (push.FcmGateway, "_send_chunk", "    FcmGateway._send_chunk (HTTP)"),
+        (push.FcmGateway, "send", "    FcmGateway.send (sdk: encode + send_each)"),
+        (push.messaging, "send_each", "      messaging.send_each (HTTP, 1 thread/msg)"),
+        (push.FcmGateway, "_send_chunk", "      FcmGateway._send_chunk (HTTP)"),
+        (push_async.AsyncFcmGateway, "send", "    AsyncFcmGateway.send (async)"),
+        (push_async.AsyncFcmGateway, "_answers", "      AsyncFcmGateway._answers (token + HTTP on the loop)"),
+        (push_async.AsyncFcmGateway, "_result", "      AsyncFcmGateway._result (answer -> result)"),
+        (push.messaging._MessagingService, "encode_message", "      encode_message (the SDK's encoder)"),
+        (push, "_fcm_message", "      _fcm_message (build Message)"),
         (QuerySet, "bulk_create", "QuerySet.bulk_create (receipts)"),
-        (QuerySet, "bulk_update", "QuerySet.bulk_update"),
-        (kinds, "data_for", "  kinds.data_for"),
     ]
 
 
@@ -86,6 +95,10 @@ def main() -> None:
     parser.add_argument("--db-name", default=DB_NAME)
     parser.add_argument("--cprofile", action="store_true")
     parser.add_argument("--whatif", default="", help="apply bench/whatif.py's changes first (see there)")
+    parser.add_argument(
+        "--transport", default="", help="FCM_TRANSPORT (sdk or async; default: the project's)"
+    )
+    parser.add_argument("--redis-db", type=int, default=13)
     args = parser.parse_args()
 
     from tests.notifications.fake_fcm import write_service_account
@@ -96,13 +109,15 @@ def main() -> None:
     env = {
         "DJANGO_SETTINGS_MODULE": "em_agent.settings",
         "DATABASE_URL": f"postgres://postgres@127.0.0.1:5432/{args.db_name}",
-        "REDIS_URL": "redis://127.0.0.1:6379/13",
-        "CELERY_BROKER_URL": "redis://127.0.0.1:6379/13",
+        "REDIS_URL": f"redis://127.0.0.1:6379/{args.redis_db}",
+        "CELERY_BROKER_URL": f"redis://127.0.0.1:6379/{args.redis_db}",
         "CELERY_TASK_ALWAYS_EAGER": "0",
         "FCM_CREDENTIALS_FILE": str(write_service_account(workdir / "sa.json", token_uri=f"{base}/token")),
         "FCM_SEND_URL": f"{base}/v1/projects/{{project_id}}/messages:send",
         "CONN_MAX_AGE": "60",
     }
+    if args.transport:
+        env["FCM_TRANSPORT"] = args.transport
     os.environ.update(env)
     children = Children()
     try:
@@ -122,6 +137,7 @@ def run(args: argparse.Namespace) -> None:
         import bench.whatif  # noqa: F401  (patches on import)
 
         print(f"WHAT-IF: project code patched by bench/whatif.py ({args.whatif})")
+    from django.conf import settings
     from django.db import connection
     from django.utils import timezone
 
@@ -148,7 +164,8 @@ def run(args: argparse.Namespace) -> None:
 
     install_timers()
 
-    push.get_gateway()  # the gateway (firebase app, OAuth token) is built once per worker process
+    gateway = push.get_gateway()  # the gateway (firebase app, OAuth token) is built once per worker process
+    print(f"transport: {type(gateway).__name__} (FCM_TRANSPORT={settings.FCM_TRANSPORT})")
     reset()
     delivery.deliveries_send(ids=ids)  # warm-up: connections, templates, translations
     for repeat in range(args.repeat):

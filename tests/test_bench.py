@@ -240,17 +240,61 @@ def test_schedule_api_exits_1_when_a_goal_fails(bench_import, capsys):
 def test_fanout_exits_1_when_a_goal_fails(bench_import, capsys):
     fanout = bench_import("bench.fanout")
     args = argparse.Namespace(agents=10, json=None)
+    config = {"agents": 10, "devices": 2, "workers": 1, "concurrency": 2, "beat": True, "cpus": 2}
+    config.update(whatif="", transports=["sdk", "async"])
 
-    def summary(**fields):
-        config = {"agents": 10, "devices": 2, "workers": 1, "concurrency": 2, "beat": True, "cpus": 2}
+    def run(transport, **fields):
+        # 20 messages in 30 s with 8 ms of worker CPU: 0.67 msg/s, 0.4 ms per message.
+        values = {"total_seconds": 30.0, "peak_rss_mb": 400.0, "cpu": {"celery workers": 0.008}, **fields}
         return fanout.Summary(
-            config={**config, "whatif": ""}, messages=20, delivered=10, accepted=20, **fields
+            config=config, messages=20, transport=transport, delivered=10, accepted=20, **values
         )
 
-    assert fanout.report(summary(total_seconds=100.0, peak_rss_mb=400.0), args) == 0
-    assert fanout.report(summary(total_seconds=150.0, peak_rss_mb=400.0), args) == 1
-    assert fanout.report(summary(total_seconds=100.0, peak_rss_mb=600.0), args) == 1
-    assert "goals FAILED: peak worker RSS" in capsys.readouterr().out
+    def report(ceiling: float | None = 1.0, sdk=None, **async_fields) -> int:
+        # The sdk's time, rate and CPU are printed, not judged; its correctness and memory are.
+        sdk_run = run("sdk", total_seconds=100.0, cpu={"celery workers": 0.03}, **(sdk or {}))
+        runs = {"sdk": sdk_run, "async": run("async", **async_fields)}
+        return fanout.report(runs, fanout.Ceiling(msgs_per_s=ceiling), args)
+
+    assert report() == 0
+    assert report(ceiling=None) == 0  # --no-ceiling: no ratio to judge
+    assert report(ceiling=0.5, total_seconds=61.0) == 1  # over 60 s
+    assert report(cpu={"celery workers": 0.02}) == 1  # 1 ms per message
+    assert report(ceiling=2.0) == 1  # ratio 0.33
+    assert report(peak_rss_mb=600.0) == 1
+    assert report(sdk={"duplicates": 1}) == 1
+    assert report(sdk={"peak_rss_mb": 600.0}) == 1
+    assert report(timed_out=True) == 1
+    out = capsys.readouterr().out
+    assert "goals FAILED: peak worker RSS (MB) (async)" in out
+    assert "goals FAILED: duplicates (sdk)" in out
+    assert "ratio to the ceiling (async)" in out
+
+
+def test_fanout_runs_the_transports_it_is_asked_for(bench_import):
+    fanout = bench_import("bench.fanout")
+
+    assert fanout.parse_transports("sdk, async") == ["sdk", "async"]
+    assert fanout.parse_args.__module__ == "bench.fanout"
+    with pytest.raises(SystemExit, match="unknown"):
+        fanout.parse_transports("sdk,http2")
+
+
+@pytest.mark.django_db(transaction=True)  # TRUNCATE, as the benchmark runs it: outside a transaction
+def test_fanout_empties_the_outbox_between_transports_and_keeps_the_agents(bench_import, postgres):
+    from em_agent.models import Agent
+    from notifications.models import Delivery, Device, Notification
+    from notifications.services import notify
+
+    fanout = bench_import("bench.fanout")
+    fanout.seed(agents=3, devices=2)
+    notify(recipients=list(Agent.objects.all()), kind=fanout.KIND, params={"date": "2026-12-03"})
+    assert Delivery.objects.exists()
+
+    fanout.forget_notifications()
+
+    assert not Notification.objects.exists() and not Delivery.objects.exists()
+    assert Agent.objects.count() == 3 and Device.objects.count() == 6
 
 
 def test_sync_exits_1_when_a_goal_fails(bench_import, capsys):
