@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import datetime as dt
 
-from django.conf import settings
 from django.db import transaction
 from django.db.models import Q, QuerySet
 from django.utils import timezone
@@ -14,11 +13,9 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_noop
 from rest_framework import status
 
-from em_agent.authorization import can_decide_for
 from em_agent.exceptions import ApplicationError
 from em_agent.models import Agent, User
 from em_agent.policies import wfm_policy
-from notifications.services import notify
 from schedules.approval import (
     DateRange,
     Reason,
@@ -26,6 +23,14 @@ from schedules.approval import (
     Verdict,
     approval_evaluate_strictest,
     same_day_counter,
+)
+from schedules.decisions import (
+    Lifecycle,
+    decision_approve,
+    decision_deny,
+    decision_follow_verdict,
+    decision_withdraw,
+    decisions_lapse,
 )
 from schedules.models import (
     Activity,
@@ -214,7 +219,9 @@ def schedule_request_create(
     validate_day_plan(_plan_for(request))
     request.save()
 
-    _decide_by_verdict(request, _verdict_for(request, now=now))
+    decision_follow_verdict(
+        lifecycle=SCHEDULE_REQUESTS, decision=request, verdict=_verdict_for(request, now=now)
+    )
     return request
 
 
@@ -256,72 +263,7 @@ def _verdict_for(request: ScheduleRequest, *, now: dt.datetime) -> Verdict:
     return verdict
 
 
-def _decide_by_verdict(request: ScheduleRequest, verdict: Verdict) -> None:
-    if verdict.action == RuleAction.AUTO_APPROVE:
-        _approve(request, actor=None, rule=verdict.rule, reason=verdict.reason)
-    elif verdict.action == RuleAction.AUTO_DECLINE:
-        _deny(request, actor=None, rule=verdict.rule, reason=verdict.reason)
-    else:
-        _set_reason(request, verdict.reason)
-        request.save(update_fields=["status_reason", "status_reason_i18n"])
-
-
-def _lock(request_id: int) -> ScheduleRequest:
-    # Only the request's own row: locking the joined agent and organisation would hold up every
-    # writer that refers to them (and deadlocked against schedule writes, found by review).
-    return (
-        ScheduleRequest.objects.select_for_update(of=("self",))
-        .select_related("agent__organization")
-        .get(pk=request_id)
-    )
-
-
-def _ensure_pending(request: ScheduleRequest) -> None:
-    """Two deciders at once (two supervisors, a supervisor and the lapse task): one decides."""
-    if request.status != RequestStatus.PENDING:
-        raise ApplicationError(
-            "not_pending",
-            _("This request is no longer pending (%(status)s).") % {"status": request.get_status_display()},
-            status_code=status.HTTP_409_CONFLICT,
-        )
-
-
-def _claim_pending(request_id: int) -> ScheduleRequest:
-    """The request, locked and still pending, for the engine's own decisions (no actor)."""
-    request = _lock(request_id)
-    _ensure_pending(request)
-    return request
-
-
-def _claim_for_decision(request_id: int, *, actor: User) -> ScheduleRequest:
-    """The request, locked and still pending, for a person's decision: refused unless the actor may
-    decide for the request's organisation. The admin scopes its queue too, but the rule lives here so
-    that every caller (and the time-off and swap decisions built the same way) is held to it; an actor
-    of None is refused like anyone else, only the engine's paths decide without one."""
-    request = _lock(request_id)
-    # Before the status: someone refused learns nothing of the request, not even that it was decided.
-    if not can_decide_for(user=actor, organization=request.agent.organization):
-        raise ApplicationError(
-            "permission_denied",
-            _("You may not decide on requests of this organisation."),
-            status_code=status.HTTP_403_FORBIDDEN,
-        )
-    _ensure_pending(request)
-    return request
-
-
-def _set_reason(request: ScheduleRequest, reason: Reason | str) -> None:
-    if isinstance(reason, Reason):
-        request.status_reason_i18n = reason.as_json()
-        request.status_reason = reason.render(settings.LANGUAGE_CODE)[:500]  # for searching in the admin
-    else:
-        request.status_reason_i18n = None
-        request.status_reason = reason[:500]
-
-
-def _approve(
-    request: ScheduleRequest, *, actor: User | None, rule: ApprovalRule | None, reason: Reason | str
-) -> None:
+def _apply(request: ScheduleRequest, actor: User | None) -> None:
     # The day first, then its activities read under that lock: every schedule writer takes the day's
     # lock before anything else, so what another writer adds meanwhile is in the plan, not lost.
     schedule_day_lock(agent=request.agent, date=request.date)
@@ -332,78 +274,43 @@ def _approve(
         reason=f"schedule request {request.pk}",
     )
     request.change = result.changes[0] if result.changes else None
-    _record_decision(request, RequestStatus.APPROVED, actor=actor, rule=rule, reason=reason)
-    notify(
-        recipients=[request.agent],
-        kind="schedule_request_approved",
-        params={"request_id": request.pk, "date": request.date.isoformat()},
-    )
 
 
-def _deny(
-    request: ScheduleRequest, *, actor: User | None, rule: ApprovalRule | None, reason: Reason | str
-) -> None:
-    _record_decision(request, RequestStatus.DENIED, actor=actor, rule=rule, reason=reason)
-    params: dict = {"request_id": request.pk, "date": request.date.isoformat()}
-    text = request.reason_text(request.agent.language)  # the notification's text is the agent's
-    if text:
-        params["reason"] = text
-    notify(recipients=[request.agent], kind="schedule_request_denied", params=params)
-
-
-def _record_decision(
-    request: ScheduleRequest, status_value: str, *, actor, rule, reason: Reason | str
-) -> None:
-    request.status = status_value
-    _set_reason(request, reason)
-    request.decided_by = actor
-    request.decided_by_rule = rule
-    request.decided_at = timezone.now()
-    request.save(
-        update_fields=[
-            "status",
-            "status_reason",
-            "status_reason_i18n",
-            "decided_by",
-            "decided_by_rule",
-            "decided_at",
-            "change",
-        ]
-    )
-
-
-@transaction.atomic
-def schedule_request_approve(*, request_id: int, actor: User, reason: str = "") -> ScheduleRequest:
-    """A supervisor's approval: the change is applied in this transaction, or nothing is. What was
-    true when the agent asked must still be: a future time, a published day."""
-    request = _claim_for_decision(request_id, actor=actor)
+def _still_approvable(request: ScheduleRequest, now: dt.datetime) -> None:
+    """What was true when the agent asked must still be: a future time, a published day."""
     starts = [t for t in (request.start, request.activity.start if request.activity else None) if t]
-    if starts and min(starts) <= timezone.now():
+    if starts and min(starts) <= now:
         raise ApplicationError(
             "in_the_past",
             _("The requested time has passed; the request can only be denied."),
             status_code=status.HTTP_409_CONFLICT,
         )
     _published_day(agent=request.agent, date=request.date)
-    _approve(
-        request,
-        actor=actor,
-        rule=None,
-        reason=reason or Reason(gettext_noop("Approved by %(name)s."), {"name": _name(actor)}),
-    )
-    return request
 
 
-@transaction.atomic
+def _params(request: ScheduleRequest) -> dict:
+    return {"request_id": request.pk, "date": request.date.isoformat()}
+
+
+SCHEDULE_REQUESTS: Lifecycle[ScheduleRequest] = Lifecycle(
+    model=ScheduleRequest,
+    approved_kind="schedule_request_approved",
+    denied_kind="schedule_request_denied",
+    apply=_apply,
+    params=_params,
+    applied_fields=("change",),
+    check_approvable=_still_approvable,
+)
+
+
+def schedule_request_approve(*, request_id: int, actor: User, reason: str = "") -> ScheduleRequest:
+    """A supervisor's approval: the change is applied in this transaction, or nothing is. What was
+    true when the agent asked must still be: a future time, a published day."""
+    return decision_approve(lifecycle=SCHEDULE_REQUESTS, pk=request_id, actor=actor, reason=reason)
+
+
 def schedule_request_deny(*, request_id: int, actor: User, reason: str = "") -> ScheduleRequest:
-    request = _claim_for_decision(request_id, actor=actor)
-    _deny(
-        request,
-        actor=actor,
-        rule=None,
-        reason=reason or Reason(gettext_noop("Denied by %(name)s."), {"name": _name(actor)}),
-    )
-    return request
+    return decision_deny(lifecycle=SCHEDULE_REQUESTS, pk=request_id, actor=actor, reason=reason)
 
 
 @transaction.atomic
@@ -411,39 +318,18 @@ def schedule_request_withdraw(*, agent: Agent, request_id: int) -> None:
     request = schedule_request_get_for_agent(agent=agent, id=request_id, lock=True)
     if request is None:
         raise _not_found()
-    if request.status != RequestStatus.PENDING:
-        raise ApplicationError(
-            "not_pending",
-            _("Only a pending request can be withdrawn."),
-            status_code=status.HTTP_409_CONFLICT,
-        )
-    _record_decision(request, RequestStatus.WITHDRAWN, actor=agent.user, rule=None, reason="")
-
-
-def _name(user: User) -> str:
-    return user.get_full_name() or user.email
+    decision_withdraw(lifecycle=SCHEDULE_REQUESTS, decision=request, by=agent.user)
 
 
 def schedule_requests_lapse(*, now: dt.datetime | None = None) -> int:
     """Pending requests whose time came before anyone decided are denied, with that reason, and the
-    agent is told: a request cannot wait in the queue for ever. Each in its own transaction, so a
-    supervisor deciding one at the same moment simply wins it."""
+    agent is told: a request cannot wait in the queue for ever."""
     now = now or timezone.now()
     lapsed = ScheduleRequest.objects.filter(status=RequestStatus.PENDING).filter(
         Q(start__lte=now) | Q(activity__start__lte=now) | Q(start__isnull=True, activity__isnull=True)
     )
-    denied = 0
-    for request_id in lapsed.values_list("pk", flat=True)[:1000]:
-        try:
-            with transaction.atomic():
-                request = _claim_pending(request_id)
-                _deny(
-                    request,
-                    actor=None,
-                    rule=None,
-                    reason=Reason(gettext_noop("The requested time passed before a supervisor decided.")),
-                )
-            denied += 1
-        except ApplicationError:
-            continue  # decided meanwhile
-    return denied
+    return decisions_lapse(
+        lifecycle=SCHEDULE_REQUESTS,
+        pending=list(lapsed.values_list("pk", flat=True)[:1000]),
+        reason=Reason(gettext_noop("The requested time passed before a supervisor decided.")),
+    )
