@@ -197,6 +197,7 @@ def run(args: argparse.Namespace) -> None:
             out = io.StringIO()
             pstats.Stats(profiler, stream=out).sort_stats("tottime").print_stats(25)
             print(out.getvalue())
+    push.reset_gateway()  # closes the async transport's connections
     print("no goal: profile_batch.py shows where a batch's time goes, it does not judge it")
 
 

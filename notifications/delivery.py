@@ -10,6 +10,7 @@ delivery never sends again to a device that already got it.
 """
 
 import datetime as dt
+import json
 import logging
 import random
 import smtplib
@@ -102,7 +103,19 @@ def deliveries_send(*, ids: Sequence[int]) -> Report:
     report = Report()
     if not claimed:
         return report
-    deliveries = list(Delivery.objects.filter(pk__in=claimed).select_related("notification__user"))
+    # Only the columns sending reads: a batch loads 500 deliveries, notifications and users.
+    deliveries = list(
+        Delivery.objects.filter(pk__in=claimed)
+        .select_related("notification__user")
+        .only(
+            "channel",
+            "attempts",
+            "notification__kind",
+            "notification__params",
+            "notification__user__is_active",
+            "notification__user__email",
+        )
+    )
     by_channel: dict[str, list[Delivery]] = defaultdict(list)
     for delivery in deliveries:
         by_channel[delivery.channel].append(delivery)
@@ -165,12 +178,15 @@ class PushPlan:
 
 def _push_plan(deliveries: list[Delivery], readers: dict[int, Reader]) -> PushPlan:
     user_ids = {delivery.notification.user_id for delivery in deliveries}
-    devices: dict[int, list[Device]] = defaultdict(list)
+    devices: dict[int, list[tuple[int, str]]] = defaultdict(list)  # user -> (device id, token)
     # Only trusted devices: registered from a session that met the organisation's MFA policy.
-    for device in Device.objects.filter(
+    # Two columns, not model instances: a fan-out reads a thousand devices per batch.
+    for device_id, token, user_id in Device.objects.filter(
         agent__user_id__in=user_ids, disabled_at__isnull=True, trusted=True
-    ).select_related("agent"):
-        devices[device.agent.user_id].append(device)
+    ).values_list("pk", "token", "agent__user_id"):
+        devices[user_id].append((device_id, token))
+    # One rendering per distinct text: a fan-out sends the same kind and parameters to many readers.
+    texts: dict[tuple[str, str, str, str], tuple[str, str]] = {}
     already = set(PushReceipt.objects.filter(delivery__in=deliveries).values_list("delivery_id", "token"))
     plan = PushPlan(
         settled={}, targets={}, delivered_before={pk for pk, _token in already}, messages=[], owners=[]
@@ -184,12 +200,21 @@ def _push_plan(deliveries: list[Delivery], readers: dict[int, Reader]) -> PushPl
         if not targets:
             plan.settled[delivery.pk] = Outcome(DeliveryStatus.SKIPPED, "no trusted device")
             continue
-        plan.targets[delivery.pk] = [device.pk for device in targets]
-        pending = [device for device in targets if (delivery.pk, device.token) not in already]
+        plan.targets[delivery.pk] = [device_id for device_id, _token in targets]
+        pending = [(device_id, token) for device_id, token in targets if (delivery.pk, token) not in already]
         if not pending:
             continue
         try:
-            title, body = _texts(notification, readers[notification.user_id])
+            reader = readers[notification.user_id]
+            text_key = (
+                notification.kind,
+                reader.language,
+                reader.zone.key,
+                json.dumps(notification.params, sort_keys=True),
+            )
+            if text_key not in texts:
+                texts[text_key] = _texts(notification, reader)
+            title, body = texts[text_key]
         except (KeyError, ValueError) as error:  # a bad row fails alone, never the batch
             plan.settled[delivery.pk] = Outcome(DeliveryStatus.FAILED, f"cannot render: {error}")
             continue
@@ -198,10 +223,10 @@ def _push_plan(deliveries: list[Delivery], readers: dict[int, Reader]) -> PushPl
             for key, value in kinds.data_for(kinds.kind_get(notification.kind), notification.params).items()
         }
         data["kind"] = notification.kind
-        for device in pending:
+        for device_id, token in pending:
             plan.messages.append(
                 PushMessage(
-                    token=device.token,
+                    token=token,
                     notification_id=notification.pk,
                     title=title,
                     body=body,
@@ -209,7 +234,7 @@ def _push_plan(deliveries: list[Delivery], readers: dict[int, Reader]) -> PushPl
                     collapse_key=f"n{notification.pk}",
                 )
             )
-            plan.owners.append((delivery.pk, device.pk))
+            plan.owners.append((delivery.pk, device_id))
     return plan
 
 

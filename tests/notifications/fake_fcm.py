@@ -50,6 +50,7 @@ PROJECT_ID = "test"
 QUOTA_RETRY_AFTER = "7"
 FLAKY = re.compile(r"flaky-(\d+)-")
 _FCM_ERROR_TYPE = "type.googleapis.com/google.firebase.fcm.v1.FcmError"
+_RECORDED_HEADERS = ("content-type", "x-goog-api-format-version", "x-firebase-client", "x-goog-api-client")
 
 
 @dataclass(frozen=True)
@@ -61,7 +62,7 @@ class Accepted:
     message_id: str
     message: dict[str, Any]
     authorization: str = ""
-    headers: tuple[tuple[str, str], ...] = ()  # the client's X-GOOG-*, X-FIREBASE-* and content type
+    headers: tuple[tuple[str, str], ...] = ()  # the client's _RECORDED_HEADERS
 
 
 def _error(http_status: int, status: str, message: str, fcm_code: str | None = None) -> web.Response:
@@ -250,11 +251,7 @@ class FakeFcm:
             message_id=f"projects/{project}/messages/{uuid.uuid4()}",
             message=message,
             authorization=authorization,
-            headers=tuple(
-                (name.lower(), value)
-                for name, value in request.headers.items()
-                if name.lower().startswith(("x-goog-", "x-firebase-", "content-type"))
-            ),
+            headers=tuple((name, request.headers.get(name, "")) for name in _RECORDED_HEADERS),
         )
         with self._lock:
             self.accepted.append(accepted)

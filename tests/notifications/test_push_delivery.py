@@ -350,3 +350,27 @@ def test_classify_an_earlier_receipt_counts_and_nothing_in_the_plan_changes():
     assert outcomes == {1: Outcome(DeliveryStatus.SENT, "bad ttl"), 2: Outcome(), 3: settled[3]}
     assert plan.settled == {3: Outcome(DeliveryStatus.SKIPPED, "no trusted device")}
     assert plan.delivered_before == {1, 2}
+
+
+def test_a_text_is_rendered_once_per_language_and_each_reader_gets_their_own(fcm, org, monkeypatch):
+    agents = AgentFactory.create_batch(4, organization=org, language="en")
+    agents[3].language = "nl"
+    agents[3].save()
+    for agent in agents:
+        _device(agent, f"phone-{agent.pk}")
+    notify(recipients=agents, kind="schedule_adjusted", params={"date": "2026-12-03"})
+    rendered = []
+    real_texts = delivery_module._texts
+
+    def counting_texts(notification, reader):
+        rendered.append(reader.language)
+        return real_texts(notification, reader)
+
+    monkeypatch.setattr(delivery_module, "_texts", counting_texts)
+
+    deliveries_send(ids=list(Delivery.objects.filter(channel=Channel.PUSH).values_list("pk", flat=True)))
+
+    assert sorted(rendered) == ["en", "nl"]
+    titles = {a.token: a.message["notification"]["title"] for a in fcm.accepted}
+    assert titles[f"phone-{agents[3].pk}"] == "Planning gewijzigd"
+    assert {titles[f"phone-{agent.pk}"] for agent in agents[:3]} == {"Schedule changed"}
