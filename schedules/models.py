@@ -182,11 +182,17 @@ class ScheduleChange(models.Model):
     before = models.JSONField()
     after = models.JSONField()
     reverts = models.ForeignKey("self", on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    # The rows one call of the schedule service wrote share a group: one decision (time off over a
+    # week, a swap of two agents' days) is one group, undone together (schedule_change_group_undo).
+    group = models.UUIDField(null=True, blank=True, editable=False)
     created_at = models.DateTimeField(default=utc_now)
 
     class Meta:
         ordering = ["-id"]
-        indexes = [models.Index(fields=["agent", "date"], name="schedule_change_agent_date")]
+        indexes = [
+            models.Index(fields=["agent", "date"], name="schedule_change_agent_date"),
+            models.Index(fields=["group"], name="schedule_change_group"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.source} change of {self.agent_id} on {self.date}"

@@ -5,9 +5,11 @@ each agent once per changed day."""
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import psycopg
 from django.db import IntegrityError, OperationalError, connection, transaction
@@ -20,6 +22,7 @@ from em_agent.models import Agent, User
 from notifications.services import notify_each
 from schedules import bulk
 from schedules.diff import (
+    ActivitySnapshot,
     ActivitySpec,
     CurrentActivity,
     CurrentDay,
@@ -46,6 +49,7 @@ MAX_ACTIVITY_LENGTH = dt.timedelta(hours=24)
 @dataclass
 class ApplyResult:
     changes: list[ScheduleChange] = field(default_factory=list)  # the journal rows written
+    group: uuid.UUID | None = None  # theirs (None: nothing journalled)
     days_written: int = 0  # days whose content changed, new days included
     notified_days: int = 0
 
@@ -142,6 +146,7 @@ def schedule_days_apply(
     reason: str = "",
     notify: bool = True,
     reverts: dict[tuple[int, dt.date], ScheduleChange] | None = None,
+    group: uuid.UUID | None = None,
 ) -> ApplyResult:
     """Makes each planned day hold exactly its activities (and note and published flag, when given).
 
@@ -150,7 +155,8 @@ def schedule_days_apply(
     statements (schedules.bulk). A day whose content does not change is not touched, journalled or
     notified. Each changed day that is published and not in the agent's past gets one
     `schedule_adjusted` notification. A day the WFM creates is not journalled: it replaced nothing,
-    and the sync's run records it."""
+    and the sync's run records it. The journal rows of one call share a change group (a new one, or
+    `group`: a later change that belongs to the same decision, undone with it)."""
     if not plans:
         return ApplyResult()
     keys = [(plan.agent.pk, plan.date) for plan in plans]
@@ -173,7 +179,13 @@ def schedule_days_apply(
                 # (the retry waits for the other one and sees its days as they are).
                 with transaction.atomic():
                     return _apply(
-                        plans, source=source, actor=actor, reason=reason, notify=notify, reverts=reverts
+                        plans,
+                        source=source,
+                        actor=actor,
+                        reason=reason,
+                        notify=notify,
+                        reverts=reverts,
+                        group=group,
                     )
             except _DaysCreatedMeanwhile:
                 if attempt == 2:
@@ -198,6 +210,7 @@ def _apply(
     reason: str,
     notify: bool,
     reverts: dict[tuple[int, dt.date], ScheduleChange] | None,
+    group: uuid.UUID | None,
 ) -> ApplyResult:
     result = ApplyResult()
     now = timezone.now()
@@ -265,6 +278,8 @@ def _apply(
         return result
 
     to_journal = [change for change in changes if change.journalled]
+    if to_journal:
+        result.group = group or uuid.uuid4()
     _write(changes, to_journal, days=days, hash_only=hash_only, updates=updates, removed=removed)
     result.changes = ScheduleChange.objects.bulk_create(
         [
@@ -281,6 +296,7 @@ def _apply(
                     "activities": [snapshot_activity(spec, id=spec.id or 0) for spec in change.diff.final()],
                 },
                 reverts=(reverts or {}).get((change.diff.plan.agent.pk, change.diff.plan.date)),
+                group=result.group,
                 created_at=now,
             )
             for change in to_journal
@@ -498,3 +514,195 @@ def schedule_change_revert(
             reason=reason or f"revert of change {change.pk}",
             reverts={(change.agent_id, change.date): change},
         )
+
+
+class NotRestored(NamedTuple):
+    """An activity a change group removed or changed that its undo could not put back."""
+
+    agent_id: int
+    date: dt.date
+    activity: ActivitySnapshot  # as it was before the group changed it
+    # "overlap": its time is taken now; "changed": someone else changed or removed it since;
+    # "wfm_copy": the WFM sent a newer copy of the day since, and that copy stands (wfm_copy_wins).
+    why: str
+
+
+@dataclass
+class UndoResult:
+    applied: ApplyResult  # the undo's own journal rows (each `reverts` the group's last row of its day)
+    removed: list[int] = field(default_factory=list)  # the group's additions taken out now
+    restored: list[int] = field(default_factory=list)  # what it removed or changed, put back (same ids)
+    not_restored: list[NotRestored] = field(default_factory=list)
+
+
+@dataclass
+class _GroupEffect:
+    """What a change group did to one day, over all its rows for the day in order: the activities it
+    added (by id), and the ones it found there (`original`, as it found them) with what it left of
+    them (`left`; absent: it removed them)."""
+
+    added: set[int] = field(default_factory=set)
+    original: dict[int, ActivitySnapshot] = field(default_factory=dict)
+    left: dict[int, ActivitySnapshot] = field(default_factory=dict)
+
+    def take(self, change: ScheduleChange) -> None:
+        before = {a["id"]: a for a in change.before["activities"]}
+        after = {a["id"]: a for a in change.after["activities"]}
+        for pk, snapshot in before.items():
+            if pk not in self.added:
+                self.original.setdefault(pk, snapshot)
+        self.added |= {pk for pk in after if pk not in before and pk not in self.original}
+        for pk in before.keys() - after.keys():
+            self.left.pop(pk, None)
+        self.left.update(after)
+
+
+def _same_activity(a: ActivitySnapshot, b: ActivitySnapshot) -> bool:
+    fields = ("activity_code_id", "start", "end", "note", "source")
+    return all(a[name] == b[name] for name in fields)  # type: ignore[literal-required]
+
+
+def schedule_change_group_undo(
+    *,
+    group: uuid.UUID,
+    source: str,
+    actor: User | None = None,
+    reason: str = "",
+    wfm_copy_wins: bool = False,
+) -> UndoResult:
+    """Undoes one change group (every day one decision changed) as far as the days allow today,
+    even when something else changed them since (a sync, another request): what the group added is
+    removed, by id, wherever it still is; what it removed or changed is put back, with its id, where
+    its time is still free (an activity someone else changed since stays as they left it). The rest
+    of each day stays as it is now. Every day of the group is locked in one statement before
+    anything is read. What could not be put back is reported, not refused: the caller tells whom it
+    concerns. With `wfm_copy_wins`, a day the WFM rewrote since the group keeps the WFM's copy (only
+    the group's additions go). Undoing a group twice changes nothing the second time."""
+    with transaction.atomic():
+        changes = list(ScheduleChange.objects.filter(group=group).select_related("agent").order_by("id"))
+        if not changes:
+            raise ValueError(f"no journal rows in change group {group}")
+        by_day: dict[tuple[int, dt.date], list[ScheduleChange]] = defaultdict(list)
+        for change in changes:
+            by_day[(change.agent_id, change.date)].append(change)
+        keys = sorted(by_day)
+        locked = {(agent_id, date): pk for agent_id, date, pk, *_rest in bulk.days_lock(keys)}
+        current: dict[tuple[int, dt.date], dict[int, CurrentActivity]] = {key: {} for key in keys}
+        key_of = {pk: key for key, pk in locked.items()}
+        for day_id, pk, code_id, start, end, note, activity_source in Activity.objects.filter(
+            day_id__in=list(locked.values())
+        ).values_list("day_id", "id", "activity_code_id", "start", "end", "note", "source"):
+            current[key_of[day_id]][pk] = CurrentActivity(pk, code_id, start, end, note, activity_source)
+        rewritten = _rewritten_by_wfm(keys, after_id=changes[-1].pk) if wfm_copy_wins else set()
+
+        result = UndoResult(applied=ApplyResult())
+        effects: dict[tuple[int, dt.date], _GroupEffect] = {}
+        # First what the group added goes, everywhere: the time it held is free for what comes back.
+        keep: dict[tuple[int, dt.date], dict[int, ActivitySnapshot]] = {}
+        for key in keys:
+            effect = effects[key] = _GroupEffect()
+            for change in by_day[key]:
+                effect.take(change)
+            keep[key] = {}
+            for pk, activity in current[key].items():
+                if pk in effect.added:
+                    result.removed.append(pk)
+                else:
+                    keep[key][pk] = snapshot_activity(activity, id=pk)
+        # Then what it removed or changed comes back where its time is free, against every day's
+        # activities as they will be and the agents' other days around them.
+        candidates: list[tuple[tuple[int, dt.date], ActivitySnapshot]] = []
+        for key in keys:
+            effect = effects[key]
+            for pk, was in effect.original.items():
+                left = effect.left.get(pk)
+                if left is not None and _same_activity(left, was):
+                    continue  # the group did not touch it
+                now = keep[key].get(pk)
+                if now is not None and (left is None or _same_activity(now, was)):
+                    continue  # back already, as it was (undone before)
+                if key in rewritten:
+                    result.not_restored.append(NotRestored(*key, was, "wfm_copy"))
+                elif left is not None and (now is None or not _same_activity(now, left)):
+                    result.not_restored.append(NotRestored(*key, was, "changed"))
+                else:
+                    candidates.append((key, was))
+        elsewhere = set(
+            Activity.objects.filter(pk__in=[was["id"] for key, was in candidates])
+            .exclude(day_id__in=list(locked.values()))
+            .values_list("pk", flat=True)
+        )
+        occupied = _occupied_around(keys, keep, exclude_days=list(locked.values()))
+        for key, was in sorted(candidates, key=lambda item: item[1]["start"]):
+            start, end = dt.datetime.fromisoformat(was["start"]), dt.datetime.fromisoformat(was["end"])
+            taken = occupied[key[0]]
+            mine = keep[key].get(was["id"])  # a changed activity makes way for its old self
+            if was["id"] in elsewhere or any(
+                other_start < end and start < other_end and other_id != was["id"]
+                for other_id, other_start, other_end in taken
+            ):
+                result.not_restored.append(
+                    NotRestored(*key, was, "changed" if was["id"] in elsewhere else "overlap")
+                )
+                continue
+            if mine is not None:
+                taken[:] = [entry for entry in taken if entry[0] != was["id"]]
+            taken.append((was["id"], start, end))
+            keep[key][was["id"]] = was
+            result.restored.append(was["id"])
+
+        plans = [
+            DayPlan(
+                agent=by_day[key][0].agent,
+                date=key[1],
+                activities=sorted((spec_from_snapshot(a) for a in keep[key].values()), key=lambda s: s.start),
+            )
+            for key in keys
+            if key in locked  # a day the group wrote is there (days are not deleted)
+        ]
+        result.applied = schedule_days_apply(
+            plans=plans,
+            source=source,
+            actor=actor,
+            reason=reason or f"undo of change group {group}",
+            # A day whose content stays is not written (nor journalled, nor notified) by the service.
+            reverts={key: by_day[key][-1] for key in keys},
+        )
+        return result
+
+
+def _rewritten_by_wfm(keys: list[tuple[int, dt.date]], *, after_id: int) -> set[tuple[int, dt.date]]:
+    """The days among `keys` the sync changed after journal row `after_id`."""
+    rows = ScheduleChange.objects.filter(
+        source=ActivitySource.WFM,
+        pk__gt=after_id,
+        agent_id__in={agent_id for agent_id, _date in keys},
+        date__in={date for _agent_id, date in keys},
+    ).values_list("agent_id", "date")
+    return set(rows) & set(keys)
+
+
+def _occupied_around(
+    keys: list[tuple[int, dt.date]],
+    keep: dict[tuple[int, dt.date], dict[int, ActivitySnapshot]],
+    *,
+    exclude_days: list[int],
+) -> dict[int, list[tuple[int, dt.datetime, dt.datetime]]]:
+    """Per agent, the (id, start, end) of every activity that will stay on the undone days, and of
+    the agent's other days next to them (a night shift runs into the next morning)."""
+    occupied: dict[int, list[tuple[int, dt.datetime, dt.datetime]]] = defaultdict(list)
+    for (agent_id, _date), activities in keep.items():
+        occupied[agent_id].extend(
+            (pk, dt.datetime.fromisoformat(a["start"]), dt.datetime.fromisoformat(a["end"]))
+            for pk, a in activities.items()
+        )
+    for agent_id in {agent_id for agent_id, _date in keys}:
+        dates = [date for key_agent, date in keys if key_agent == agent_id]
+        earliest = dt.datetime.combine(min(dates) - dt.timedelta(days=2), dt.time(0), tzinfo=dt.UTC)
+        latest = dt.datetime.combine(max(dates) + dt.timedelta(days=3), dt.time(0), tzinfo=dt.UTC)
+        occupied[agent_id].extend(
+            Activity.objects.filter(agent_id=agent_id, start__lt=latest, end__gt=earliest)
+            .exclude(day_id__in=exclude_days)
+            .values_list("id", "start", "end")
+        )
+    return occupied
