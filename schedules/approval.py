@@ -149,7 +149,8 @@ class RequestFacts:
 class Condition(Protocol):
     """One condition of a rule: None when it holds (or does not apply), else why it fails."""
 
-    name: str
+    @property
+    def name(self) -> str: ...  # what Verdict.failed calls it
 
     def failure(self, *, rule: ApprovalRule, facts: RequestFacts, now: dt.datetime) -> Reason | None: ...
 
@@ -284,12 +285,12 @@ def approval_evaluate(
         return Verdict(
             action, rule, Reason(gettext_noop("Sent to a supervisor: %(why)s."), {"why": why}), failed
         )
-    reason = {
+    msgid = {
         RuleAction.AUTO_APPROVE: gettext_noop("Approved automatically."),
         RuleAction.AUTO_DECLINE: gettext_noop("Declined automatically: not open to requests."),
         RuleAction.MANUAL: gettext_noop("A supervisor decides."),
     }[RuleAction(rule.action)]
-    return Verdict(rule.action, rule, Reason(reason))
+    return Verdict(rule.action, rule, Reason(msgid))
 
 
 # Strictest first: when two activity codes' rules disagree, the stricter wins.

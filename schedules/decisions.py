@@ -85,7 +85,9 @@ def decision_lock(*, lifecycle: Lifecycle[D], pk: int) -> D:
     # Only the request's own row: locking the joined agent and organisation would hold up every
     # writer that refers to them (and deadlocked against schedule writes, found by review).
     return (
-        lifecycle.model.objects.select_for_update(of=("self",)).select_related(*lifecycle.related).get(pk=pk)
+        lifecycle.model._default_manager.select_for_update(of=("self",))
+        .select_related(*lifecycle.related)
+        .get(pk=pk)
     )
 
 

@@ -134,7 +134,7 @@ class Activity(models.Model):
         return f"{self.activity_code.code} {self.start.astimezone(zone):%Y-%m-%d %H:%M}-{self.end.astimezone(zone):%H:%M}"
 
 
-def activity_references() -> list[models.ForeignKey]:
+def activity_references() -> list[models.ForeignObject]:
     """Every foreign key to Activity, whichever app declares it (a schedule request, a time-off day,
     a swap offer), hidden ones (related_name "+") included. The schedule service deletes activities
     with one raw DELETE, not Django's collector (a sync removes thousands), so it clears these itself

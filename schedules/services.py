@@ -491,7 +491,12 @@ def schedule_change_revert(
         now_snapshot: DaySnapshot = {
             "published": day.published,
             "note": day.note,
-            "activities": [snapshot_activity(a, id=a.pk) for a in activities],
+            "activities": [
+                snapshot_activity(
+                    CurrentActivity(a.pk, a.activity_code_id, a.start, a.end, a.note, a.source), id=a.pk
+                )
+                for a in activities
+            ],
         }
         if day_content(now_snapshot) != day_content(change.after):
             raise ApplicationError(
