@@ -748,7 +748,8 @@ class ScheduleChangeAdmin(RecordAdminMixin, OrganizationScopedAdmin):
     supervisor_actions = frozenset({"view"})
     list_display = ["agent", "date", "source", "actor", "created_at", "reason"]
     list_filter = ["source", "date", "agent__team"]
-    search_fields = ["agent__name", "agent__user__email"]
+    # A change group's id finds every day one decision changed (time off over a week, a swap).
+    search_fields = ["agent__name", "agent__user__email", "=group"]
     list_select_related = ["agent__user", "actor"]
     readonly_fields = [
         "agent",
@@ -756,6 +757,7 @@ class ScheduleChangeAdmin(RecordAdminMixin, OrganizationScopedAdmin):
         "source",
         "actor",
         "reason",
+        "group",
         "before",
         "after",
         "reverts",

@@ -323,3 +323,22 @@ def test_an_undo_and_another_writer_of_one_of_its_days_at_once_both_land(postgre
     assert after[SAT] == schedule[SAT] and after[MON] == schedule[MON]
     assert after[SUN][:3] == schedule[SUN]  # the group undone whichever came first ...
     assert [a[1] for a in after[SUN][3:]] == ["MEET"]  # ... and the meeting kept
+
+
+@pytest.mark.django_db
+def test_a_supervisor_finds_every_day_of_a_group_in_the_journal(agent, vacation, schedule, supervisor):
+    from django.test import Client
+
+    applied = _time_off(agent, vacation)
+    client = Client()
+    client.force_login(supervisor)
+
+    found = client.get("/admin/schedules/schedulechange/", {"q": str(applied.group)})
+
+    assert sorted(found.context["cl"].result_list, key=lambda c: c.pk) == sorted(
+        applied.changes, key=lambda c: c.pk
+    )
+    by_name = client.get("/admin/schedules/schedulechange/", {"q": "alice"})  # not a group id: by name
+    assert by_name.status_code == 200 and by_name.context["cl"].result_count == ScheduleChange.objects.count()
+    page = client.get(f"/admin/schedules/schedulechange/{applied.changes[0].pk}/change/")
+    assert str(applied.group) in page.content.decode()
