@@ -10,6 +10,7 @@ import re
 import zoneinfo
 from collections.abc import Mapping
 from dataclasses import dataclass
+from decimal import ROUND_HALF_EVEN, Decimal
 
 from em_agent.localtime import NonexistentLocalTime, local_datetime, steady_utc_midnight
 from em_agent.models import validate_time_zone
@@ -285,4 +286,139 @@ def _day(
         published=_bool(day, "published", False),
         note=_text(day, "note", max_length=MAX_NOTE, required=False),
         activities=tuple(activities),
+    )
+
+
+# --- time off: earned balances and interval staffing (roster.json) -------------------------------------
+
+MAX_EARNED_HOURS = 10_000
+MAX_AGENTS_PER_INTERVAL = 100_000
+INTERVAL_MINUTES = (15, 30, 60)
+_CENT = Decimal("0.01")
+
+
+@dataclass(frozen=True)
+class BalanceRow:
+    agent: str
+    code: str
+    earned_minutes: int
+    as_of: dt.date
+
+
+@dataclass(frozen=True)
+class StaffingRow:
+    team: str | None  # None: the whole organisation
+    date: dt.date
+    start_text: str  # HH:MM, as the export wrote it
+    start: dt.datetime  # UTC
+    minutes: int
+    required: int
+    scheduled: int
+
+    @property
+    def reference(self) -> str:
+        return staffing_reference(self.team, self.date, self.start_text)
+
+
+def staffing_reference(team: object, date: object, start: object) -> str:
+    return f"{'(organisation)' if team is None else team}/{date} {start}"
+
+
+def _date(row: dict, key: str) -> dt.date:
+    value = row.get(key)
+    try:
+        if isinstance(value, str) and len(value) == 10:
+            return dt.date.fromisoformat(value)
+    except ValueError:
+        pass
+    raise BadRow(f"{key} is not YYYY-MM-DD")
+
+
+def _count(row: dict, key: str, *, maximum: int) -> int:
+    value = row.get(key)
+    # A JSON number with a zero fraction (3.0) is an integer, as JSON Schema has it.
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= maximum:
+        raise BadRow(f"{key} is not a whole number from 0 to {maximum}")
+    return value
+
+
+def _earned_minutes(row: dict) -> int:
+    value = row.get("earned_hours")
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise BadRow("earned_hours is not a number")
+    # repr: the shortest text that reads back as the same float, so 7.33 is 7.33, not 7.3299999...
+    hours = Decimal(repr(value)) if isinstance(value, float) else Decimal(value)
+    if not hours.is_finite() or abs(hours) > MAX_EARNED_HOURS:
+        raise BadRow(f"earned_hours is not from -{MAX_EARNED_HOURS} to {MAX_EARNED_HOURS}")
+    if hours != hours.quantize(_CENT):
+        raise BadRow("earned_hours has more than 2 decimals")
+    # A hundredth of an hour is 0.6 minutes, never a half: the nearest minute shows as the same hours.
+    return int((hours * 60).to_integral_value(ROUND_HALF_EVEN))
+
+
+def balance_row(row: object, *, agents: Mapping[str, object], codes: Mapping[str, bool]) -> BalanceRow:
+    """`agents`: the organisation's active agents by external id; `codes`: its activity codes, True
+    for the ones open to time off."""
+    if not isinstance(row, dict):
+        raise BadRow("not an object")
+    agent = _text(row, "agent", max_length=100)
+    code = _text(row, "code", max_length=40)
+    earned_minutes = _earned_minutes(row)
+    as_of = _date(row, "as_of")
+    if agent not in agents:
+        raise BadRow(f"unknown agent {agent!r}")
+    if code not in codes:
+        raise BadRow(f"unknown activity code {code!r}")
+    if not codes[code]:
+        raise BadRow(f"activity code {code!r} is not open to time off")
+    return BalanceRow(agent=agent, code=code, earned_minutes=earned_minutes, as_of=as_of)
+
+
+def staffing_key(
+    row: dict, *, teams: Mapping[str, object], zone: zoneinfo.ZoneInfo
+) -> tuple[str | None, dt.datetime] | None:
+    """The (team, start) a staffing row names, if that much of it can be read: a skipped row leaves
+    that interval as it was."""
+    team = row.get("team")
+    if team is not None and (not isinstance(team, str) or team.strip() not in teams):
+        return None
+    try:
+        return (None if team is None else team.strip()), _local(_date(row, "date"), row.get("start"), zone)
+    except BadRow:
+        return None
+
+
+def staffing_row(
+    row: object, *, teams: Mapping[str, object], zone: zoneinfo.ZoneInfo, window: tuple[dt.date, dt.date]
+) -> StaffingRow | None:
+    """`teams`: the organisation's teams by external id; `zone`: its default zone, the one the
+    export's dates and times are in. None for a row outside the sync's `window` (ignored, as days are)."""
+    if not isinstance(row, dict):
+        raise BadRow("not an object")
+    date = _date(row, "date")
+    if not window[0] <= date <= window[1]:
+        return None
+    team = row.get("team")
+    if team is not None:
+        team = _text(row, "team", max_length=100)
+        if team not in teams:
+            raise BadRow(f"unknown team {team!r}")
+    start_text = row.get("start")
+    # A time the clocks skip is refused; one they repeat is its first occurrence.
+    start = _local(date, start_text, zone)
+    minutes = row.get("minutes", 30)
+    if isinstance(minutes, float) and minutes.is_integer():
+        minutes = int(minutes)
+    if isinstance(minutes, bool) or minutes not in INTERVAL_MINUTES:
+        raise BadRow("minutes is not 15, 30 or 60")
+    return StaffingRow(
+        team=team,
+        date=date,
+        start_text=str(start_text),
+        start=start,
+        minutes=minutes,
+        required=_count(row, "required", maximum=MAX_AGENTS_PER_INTERVAL),
+        scheduled=_count(row, "scheduled", maximum=MAX_AGENTS_PER_INTERVAL),
     )

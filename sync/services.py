@@ -37,6 +37,12 @@ from schedules.services import DayPlan, schedule_days_apply, schedule_days_lock
 from sync import rows
 from sync.connectors import ConnectorError, WfmConnector, check_format, connector_for, read_schedule_days
 from sync.models import IssueKind, NightlySync, RunStatus, SyncIssue, SyncRun, WfmSource
+from timeoff.feed import (
+    EarnedBalance,
+    IntervalStaffing,
+    staffing_intervals_replace,
+    time_off_balances_upsert,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -60,6 +66,9 @@ class _Issues:
         self.counts: Counter[str] = Counter()
 
     def skip(self, section: str, reference: str, reason: str) -> None:
+        # A reference is the row's own text, which may hold a NUL: PostgreSQL keeps none in text,
+        # and the run's record (every issue in one insert) must not fail because of one row.
+        reference, reason = reference.replace("\x00", "\ufffd"), reason.replace("\x00", "\ufffd")
         self.rows.append(
             SyncIssue(run=self.run, section=section, reference=reference[:200], reason=reason[:500])
         )
@@ -210,6 +219,9 @@ def _sync_roster(organization: Organization, roster: dict, issues: _Issues, *, n
     _upsert_codes(organization, codes, now=now)
     _upsert_agents(organization, agents, team_ids, skill_ids, issues, listed=listed)
     issues.counts.update(teams=len(teams), skills=len(skills), activity_codes=len(codes), agents=len(agents))
+    # After the agents and codes: a balance may name an agent or a code that arrives in this run.
+    _sync_balances(organization, roster.get("time_off_balances"), issues, now=now)
+    _sync_staffing(organization, roster.get("staffing"), team_ids, issues, now=now)
 
 
 def _upsert_named(model, organization: Organization, parsed: dict) -> dict[str, int]:
@@ -363,6 +375,148 @@ def _replace_skills(organization: Organization, parsed: dict, skill_ids: dict[st
         unique_fields=["agent", "skill"],
         update_fields=["level"],
     )
+
+
+# --- time off: earned balances and interval staffing ----------------------------------------------
+
+
+def _section(section: str, raw: object, issues: _Issues) -> list | None:
+    """A time-off section's rows; None when the export has no such section (nothing to change)."""
+    if raw is None:
+        return None
+    if not isinstance(raw, list):
+        issues.skip(section, section, "not a list")
+        return None
+    return raw
+
+
+def _sync_balances(organization: Organization, raw: object, issues: _Issues, *, now: dt.datetime) -> None:
+    """Earned balances by (agent, code): the agents and codes listed get theirs, the rest stay."""
+    section = "time_off_balances"
+    listed = _section(section, raw, issues)
+    if listed is None:
+        return
+    agents = dict(
+        Agent.objects.filter(organization=organization, user__is_active=True).values_list("external_id", "pk")
+    )
+    codes, open_to_time_off = {}, {}
+    for code, pk, time_off, active in ActivityCode.objects.filter(organization=organization).values_list(
+        "code", "pk", "open_for_time_off", "active"
+    ):
+        # A retired code is offered for no request any more: no balance either.
+        codes[code], open_to_time_off[code] = pk, time_off and active
+    parsed: dict[tuple[str, str], rows.BalanceRow] = {}
+    duplicated: set[tuple[str, str]] = set()
+    for index, row in enumerate(listed):
+        try:
+            balance = rows.balance_row(row, agents=agents, codes=open_to_time_off)
+        except rows.BadRow as exc:
+            reference = f"{row.get('agent')}/{row.get('code')}" if isinstance(row, dict) else f"#{index}"
+            issues.skip(section, reference, str(exc))
+            continue
+        key = (balance.agent, balance.code)
+        if key in parsed:
+            duplicated.add(key)
+        parsed[key] = balance
+    for key in duplicated:
+        issues.skip(section, "/".join(key), "listed more than once")
+        del parsed[key]
+    counts = time_off_balances_upsert(
+        organization=organization,
+        balances=[
+            EarnedBalance(
+                agent_id=agents[row.agent],
+                activity_code_id=codes[row.code],
+                earned_minutes=row.earned_minutes,
+                as_of=row.as_of,
+            )
+            for row in parsed.values()
+        ],
+        now=now,
+    )
+    issues.counts.update({f"{section}_{name}": value for name, value in counts.items() if name != "deleted"})
+
+
+def _sync_staffing(
+    organization: Organization, raw: object, team_ids: dict[str, int], issues: _Issues, *, now: dt.datetime
+) -> None:
+    """Interval staffing: each (team, date) the export lists inside the sync window is replaced by
+    its rows; a skipped row leaves its interval as it was; other days and teams stay."""
+    section = "staffing"
+    listed = _section(section, raw, issues)
+    if listed is None:
+        return
+    zone = organization_zone(organization)
+    window = sync_window(organization, now=now)
+    parsed: dict[tuple[str | None, dt.datetime], rows.StaffingRow] = {}
+    duplicated: set[tuple[str | None, dt.datetime]] = set()
+    kept: set[tuple[str | None, dt.datetime]] = set()  # the (team, start) of a skipped row
+    for index, row in enumerate(listed):
+        try:
+            interval = rows.staffing_row(row, teams=team_ids, zone=zone, window=window)
+        except rows.BadRow as exc:
+            if isinstance(row, dict):
+                reference = rows.staffing_reference(row.get("team"), row.get("date"), row.get("start"))
+                key = rows.staffing_key(row, teams=team_ids, zone=zone)
+                if key is not None:
+                    kept.add(key)
+            else:
+                reference = f"#{index}"
+            issues.skip(section, reference, str(exc))
+            continue
+        if interval is None:
+            continue  # outside the window
+        key = (interval.team, interval.start)
+        if key in parsed:
+            duplicated.add(key)
+        parsed[key] = interval
+    for key in duplicated:
+        issues.skip(section, parsed.pop(key).reference, "listed more than once")
+    kept |= duplicated
+    for key in _overlapping(parsed.values()):
+        issues.skip(section, parsed.pop(key).reference, "overlaps another interval of the team")
+        kept.add(key)
+
+    def team_id(team: str | None) -> int | None:
+        return None if team is None else team_ids[team]
+
+    counts = staffing_intervals_replace(
+        organization=organization,
+        days={(team_id(row.team), row.date) for row in parsed.values()},
+        intervals=[
+            IntervalStaffing(
+                team_id=team_id(row.team),
+                start=row.start,
+                minutes=row.minutes,
+                required=row.required,
+                scheduled=row.scheduled,
+            )
+            for row in parsed.values()
+        ],
+        keep={(team_id(team), start) for team, start in kept},
+        now=now,
+    )
+    issues.counts.update({f"{section}_{name}": value for name, value in counts.items()})
+
+
+def _overlapping(intervals: Iterable[rows.StaffingRow]) -> set[tuple[str | None, dt.datetime]]:
+    """The (team, start) of every interval that overlaps another of its team: both are skipped, the
+    export contradicts itself."""
+    by_team: dict[str | None, list[rows.StaffingRow]] = {}
+    for interval in intervals:
+        by_team.setdefault(interval.team, []).append(interval)
+    found = set()
+    for team, listed in by_team.items():
+        listed.sort(key=lambda interval: interval.start)
+        end_so_far, last = None, None
+        for interval in listed:
+            if end_so_far is not None and interval.start < end_so_far:
+                found.add((team, interval.start))
+                found.add((team, last.start))  # type: ignore[union-attr]
+            end = interval.start + dt.timedelta(minutes=interval.minutes)
+            if end_so_far is None or end > end_so_far:
+                end_so_far, last = end, interval
+    return found
 
 
 # --- schedules --------------------------------------------------------------------------------------

@@ -67,11 +67,101 @@ def test_the_examples_refer_to_what_the_roster_defines():
     for day in SCHEDULES[0]["days"] + SCHEDULES[1]["days"]:
         assert day["agent"] in agents
         assert {activity["code"] for activity in day["activities"]} <= codes
+    time_off = {code["code"] for code in ROSTERS[0]["activity_codes"] if code["open_for_time_off"]}
+    balances = ROSTERS[0]["time_off_balances"]
+    assert balances and all(row["agent"] in agents and row["code"] in time_off for row in balances)
+    staffing = ROSTERS[0]["staffing"]
+    assert {row["team"] for row in staffing} == {*teams, None}
+    # The example's spring-forward Sunday lists no start the clocks skip in Amsterdam.
+    assert not any(row["date"] == "2026-03-29" and row["start"][:2] == "02" for row in staffing)
+    assert len({(row["team"], row["date"], row["start"]) for row in staffing}) == len(staffing)
+
+
+def test_the_time_off_sections_are_optional():
+    document = roster()
+    del document["time_off_balances"], document["staffing"]
+    assert errors(document) == []
+    document["time_off_balances"] = document["staffing"] = []
+    assert errors(document) == []
+    document["staffing"] = {"team": None}
+    assert errors(document)
+
+
+@pytest.mark.parametrize("hours", [0, 200, 7.5, 7.33, -4.25, 10000, -10000, 9999.99])
+def test_earned_hours_within_the_limits_with_2_decimals_are_valid(hours):
+    document = roster()
+    document["time_off_balances"][0]["earned_hours"] = hours
+    assert errors(document) == []
+
+
+@pytest.mark.parametrize("hours", [10000.01, -10000.5, 1.005, 0.001, "8", None, True])
+def test_earned_hours_out_of_limits_or_with_more_decimals_are_refused(hours):
+    document = roster()
+    document["time_off_balances"][0]["earned_hours"] = hours
+    assert errors(document)
+
+
+@pytest.mark.parametrize("key", ["agent", "code", "earned_hours", "as_of"])
+def test_a_balance_without_a_required_key_is_refused(key):
+    document = roster()
+    del document["time_off_balances"][0][key]
+    assert errors(document)
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [("as_of", "2026-02-30"), ("as_of", "1 March"), ("code", ""), ("code", "X" * 41), ("agent", " ")],
+)
+def test_a_malformed_balance_value_is_refused(key, value):
+    document = roster()
+    document["time_off_balances"][0][key] = value
+    assert errors(document)
+
+
+@pytest.mark.parametrize("key", ["team", "date", "start", "minutes", "required", "scheduled"])
+def test_a_staffing_row_without_a_required_key_is_refused(key):
+    document = roster()
+    del document["staffing"][0][key]
+    assert errors(document)
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [
+        ("minutes", 45),
+        ("minutes", "30"),
+        ("minutes", 0),
+        ("required", -1),
+        ("required", 1.5),
+        ("scheduled", 100001),
+        ("scheduled", None),
+        ("start", "24:00"),
+        ("start", "9:00"),
+        ("date", "2026-13-01"),
+        ("team", ""),
+        ("team", 7),
+    ],
+)
+def test_a_malformed_staffing_value_is_refused(key, value):
+    document = roster()
+    document["staffing"][0][key] = value
+    assert errors(document)
+
+
+@pytest.mark.parametrize("minutes", [15, 30, 60])
+def test_intervals_are_15_30_or_60_minutes_for_a_team_or_the_organisation(minutes):
+    document = roster()
+    document["staffing"][0]["minutes"] = minutes
+    document["staffing"][1]["team"] = None
+    document["staffing"][2]["required"] = document["staffing"][2]["scheduled"] = 0
+    assert errors(document) == []
 
 
 def test_unknown_keys_are_allowed_for_later_versions():
     document = roster()
-    document["time_off_balances"] = [{"agent": "A-1001", "code": "VAC", "remaining_hours": 40}]
+    document["shift_bids"] = [{"agent": "A-1001", "pattern": "early"}]
+    document["time_off_balances"][0]["remaining_hours"] = 40
+    document["staffing"][0]["forecast_contacts"] = 120
     document["agents"][0]["employment_type"] = "part_time"
     document["activity_codes"][0]["icon"] = "phone"
     assert errors(document) == []
