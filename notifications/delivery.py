@@ -248,18 +248,40 @@ def _push_send(messages: list[PushMessage], owners: list[tuple[int, int]]) -> li
     for start in range(0, len(messages), PUSH_CHUNK):
         chunk = messages[start : start + PUSH_CHUNK]
         answers = gateway.send(chunk)
-        PushReceipt.objects.bulk_create(
+        _receipts_write(
             [
-                PushReceipt(delivery_id=delivery_id, token=message.token, message_id=result.message_id or "")
+                (delivery_id, message.token, result.message_id or "")
                 for message, (delivery_id, _device_id), result in zip(
                     chunk, owners[start : start + PUSH_CHUNK], answers, strict=True
                 )
                 if result.outcome == PushOutcome.SENT
-            ],
-            ignore_conflicts=True,
+            ]
         )
         results.extend(answers)
     return results
+
+
+def _receipts_write(receipts: list[tuple[int, str, str]]) -> None:
+    """(delivery id, token, FCM message id) of each accepted message; one already there is kept."""
+    if not receipts:
+        return
+    now = timezone.now()
+    if connection.vendor != "postgresql":
+        PushReceipt.objects.bulk_create(
+            [PushReceipt(delivery_id=d, token=t, message_id=m, sent_at=now) for d, t, m in receipts],
+            ignore_conflicts=True,
+        )
+        return
+    # One statement over three arrays: bulk_create's model instances and thousand-row VALUES list
+    # cost a fan-out a tenth of its CPU per message (bench/profile_batch.py).
+    delivery_ids, tokens, message_ids = (list(column) for column in zip(*receipts, strict=True))
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {PushReceipt._meta.db_table} (delivery_id, token, message_id, sent_at) "  # noqa: S608  (no user input)
+            "SELECT d, t, m, %s FROM unnest(%s::bigint[], %s::text[], %s::text[]) AS r (d, t, m) "
+            "ON CONFLICT DO NOTHING",
+            [now, delivery_ids, tokens, message_ids],
+        )
 
 
 _DEAD = (PushOutcome.UNREGISTERED, PushOutcome.INVALID_TOKEN, PushOutcome.SENDER_MISMATCH)

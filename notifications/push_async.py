@@ -286,7 +286,15 @@ class AsyncFcmGateway:
     async def _open_session(self) -> aiohttp.ClientSession:
         connector = aiohttp.TCPConnector(limit=self.connections, keepalive_timeout=60)
         timeout = aiohttp.ClientTimeout(total=None, sock_connect=self.timeout, sock_read=self.timeout)
-        return aiohttp.ClientSession(connector=connector, timeout=timeout, headers=self._headers)
+        # No Accept, Accept-Encoding or User-Agent of aiohttp's own: FCM's answers are a few bytes of
+        # JSON, and every header is work on both ends of 100,000 requests.
+        return aiohttp.ClientSession(
+            connector=connector,
+            timeout=timeout,
+            headers=self._headers,
+            skip_auto_headers=("Accept", "Accept-Encoding", "User-Agent"),
+            auto_decompress=False,
+        )
 
     async def _chunk(self, bodies: list[bytes], token: str, seconds: float) -> list[Answer]:
         answers: list[Answer | None] = [None] * len(bodies)

@@ -374,3 +374,23 @@ def test_a_text_is_rendered_once_per_language_and_each_reader_gets_their_own(fcm
     titles = {a.token: a.message["notification"]["title"] for a in fcm.accepted}
     assert titles[f"phone-{agents[3].pk}"] == "Planning gewijzigd"
     assert {titles[f"phone-{agent.pk}"] for agent in agents[:3]} == {"Schedule changed"}
+
+
+@pytest.mark.parametrize("vendor", ["postgresql", "sqlite"])
+def test_receipts_are_written_once_by_either_path(agent, vendor, monkeypatch):
+    from django.db import connection
+
+    if vendor == "postgresql" and connection.vendor != "postgresql":
+        pytest.skip("needs PostgreSQL: set DATABASE_URL")
+    monkeypatch.setattr(connection, "vendor", vendor)  # sqlite: bulk_create, as on the demo's database
+    first, second = _push_delivery(agent), _push_delivery(agent)
+
+    delivery_module._receipts_write([(first.pk, "phone-1", "m/1"), (first.pk, "tablet-1", "m/2")])
+    delivery_module._receipts_write([(first.pk, "phone-1", "m/again"), (second.pk, "phone-1", "m/3")])
+
+    assert sorted(PushReceipt.objects.values_list("delivery_id", "token", "message_id")) == [
+        (first.pk, "phone-1", "m/1"),
+        (first.pk, "tablet-1", "m/2"),
+        (second.pk, "phone-1", "m/3"),
+    ]
+    assert all(receipt.sent_at is not None for receipt in PushReceipt.objects.all())
