@@ -560,7 +560,9 @@ def test_fall_back_a_repeated_start_is_its_first_occurrence_and_the_day_has_25_h
     assert ("T1", "2026-10-25 23:30") not in staffing() and ("T1", "2026-10-26 00:00") in staffing()
 
 
-def test_the_runs_queries_do_not_grow_with_the_rows(wfm_org, tmp_path):
+def test_the_runs_queries_do_not_grow_with_the_rows(postgres, wfm_org, tmp_path):
+    # PostgreSQL, as in production: SQLite splits a bulk write by its limit on bound parameters, so
+    # there the count grows with the rows by design of the driver, not of the feed.
     other = Organization.objects.create(name="Large", slug="large", default_timezone="Europe/Amsterdam")
 
     def export(prefix, agents, days):
