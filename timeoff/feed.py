@@ -114,7 +114,7 @@ def staffing_intervals_replace(
     if None in teams:
         in_teams |= Q(team__isnull=True)
     # The organisation's intervals over the span of the days, of the teams named: one range read.
-    stored = {
+    stored: dict[tuple[int | None, dt.datetime], tuple[int, int, int, int]] = {
         (team_id, start): (pk, minutes, required, scheduled)
         for pk, team_id, start, minutes, required, scheduled in StaffingInterval.objects.filter(
             in_teams,
