@@ -262,6 +262,12 @@ class ApprovalRule(models.Model):
         ],
         default=RuleAction.MANUAL,
     )
+    # Time off: a request whose only failing condition is a full limit waits in line (pending,
+    # waitlisted) instead, and is approved when a place frees, first come first served.
+    waitlist_when_full = models.BooleanField(
+        default=False,
+        help_text=_("Time off: when only the limit is full, put the request on the waitlist instead."),
+    )
     priority = models.PositiveSmallIntegerField(default=100)
     active = models.BooleanField(default=True)
 
