@@ -431,15 +431,13 @@ class TimeOffRequest(Decision):
 
 
 class TimeOffDay(models.Model):
-    """One local day of a request: the span it takes that day and the minutes it counts. `agent`,
-    `status` and `team` repeat the request's (kept in step by the services) so that limits and
-    overlaps are one indexed read, not a join per day."""
+    """One local day of a request: the span it takes that day and the minutes it counts (what an
+    approval writes into the schedule, what limits and the balance count). `organization` repeats
+    the agent's so that a day's limit is one indexed read."""
 
     request = models.ForeignKey(TimeOffRequest, on_delete=models.CASCADE, related_name="days")
     agent = models.ForeignKey(Agent, on_delete=models.CASCADE, related_name="time_off_days")
     organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+")
-    team = models.ForeignKey(Team, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
-    status = models.CharField(max_length=20, choices=TimeOffStatus.choices)
     date = models.DateField()
     start = models.DateTimeField()
     end = models.DateTimeField()
@@ -449,11 +447,7 @@ class TimeOffDay(models.Model):
         ordering = ["date", "start"]
         indexes = [
             models.Index(fields=["agent", "date"], name="time_off_day_agent_date"),
-            models.Index(
-                fields=["organization", "date"],
-                condition=Q(status="approved"),
-                name="time_off_day_approved",
-            ),
+            models.Index(fields=["organization", "date"], name="time_off_day_organization_date"),
         ]
         constraints = [
             models.CheckConstraint(condition=Q(end__gt=F("start")), name="time_off_day_end_after_start"),
