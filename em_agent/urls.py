@@ -18,6 +18,7 @@ api_v1: list[URLPattern | URLResolver] = [
     path("", include("notifications.urls")),
     path("", include("schedules.urls")),
     path("", include("timeoff.urls")),
+    path("", include("swaps.urls")),
 ]
 
 urlpatterns = [

@@ -169,6 +169,23 @@ KINDS: dict[str, Kind] = {
             optional={"comment": _TEXT},
             audience="supervisor",
         ),
+        # To the other colleagues a swap offer went to, once one of them took it.
+        Kind(
+            "swap_taken",
+            _("Swap taken"),
+            _("%(from_name)s's shift swap offer for %(date)s was taken by a colleague."),
+            {"swap_id": _ID, "from_name": _TEXT, "date": _DATE},
+            data=("swap_id", "date"),
+        ),
+        # An open offer cancelled because a schedule changed under it (a sync, time off, a request).
+        Kind(
+            "swap_invalidated",
+            _("Swap cancelled"),
+            _("The shift swap offer for %(date)s was cancelled because a schedule changed."),
+            {"swap_id": _ID, "date": _DATE},
+            data=("swap_id", "date"),
+            optional={"reason": _TEXT},
+        ),
     )
 }
 

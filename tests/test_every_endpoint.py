@@ -24,6 +24,7 @@ from em_agent.models import Agent, Organization, WfmSystem
 from notifications.models import Device, Notification
 from notifications.services import notify
 from schedules.models import RequestAction, ScheduleRequest
+from swaps.models import Swap, SwapRecipient
 from tests.conftest import AppClient
 from tests.factories import AgentFactory
 from tests.schedules.factories import ActivityCodeFactory
@@ -154,12 +155,34 @@ def _an_absence_request(owner: Agent) -> str:
     return str(request.pk)
 
 
+def _a_swap(owner: Agent) -> str:
+    # Offered to a third colleague, not on the board: the teammate has no part in it.
+    starts = timezone.now() + dt.timedelta(days=7)
+    shift = {"date": starts.date().isoformat(), "published": True, "activities": []}
+    swap = Swap.objects.create(
+        organization=owner.organization,
+        requester=owner,
+        date=starts.date(),
+        their_date=starts.date(),
+        expires_at=starts - dt.timedelta(hours=2),
+        offered_shift=shift,
+        offered_start=starts,
+        offered_end=starts + dt.timedelta(hours=8),
+    )
+    SwapRecipient.objects.create(swap=swap, agent=AgentFactory(organization=owner.organization))
+    return str(swap.pk)
+
+
 OWNED_OBJECTS: dict[str, Callable[[Agent], str]] = {
     "api/v1/absence-requests/<int:absence_id>": _an_absence_request,
     "api/v1/devices/<str:token>": _a_device,
     "api/v1/notifications/<int:notification_id>": _an_acknowledged_notification,
     "api/v1/notifications/<int:notification_id>/acknowledge": _a_notification,
     "api/v1/schedule/requests/<int:request_id>": _a_schedule_request,
+    "api/v1/swaps/<int:swap_id>": _a_swap,
+    "api/v1/swaps/<int:swap_id>/accept": _a_swap,
+    "api/v1/swaps/<int:swap_id>/cancel": _a_swap,
+    "api/v1/swaps/<int:swap_id>/decline": _a_swap,
 }
 
 

@@ -1,0 +1,56 @@
+"""Reads of swaps, always for one agent: the swaps it takes part in, and the board's open offers."""
+
+from __future__ import annotations
+
+from django.db.models import Exists, OuterRef, Q, QuerySet
+
+from em_agent.models import Agent
+from swaps.models import Answer, Swap, SwapRecipient, SwapSettings, SwapStatus
+
+
+def _board_for(agent: Agent) -> Q:
+    """Board offers of the agent's organisation it may take: open, not its own, not declined by it,
+    within its team when the organisation keeps swaps within teams."""
+    rules = SwapSettings.for_organization(agent.organization)
+    condition = Q(organization_id=agent.organization_id, open=True, status=SwapStatus.OPEN) & ~Q(
+        requester_id=agent.pk
+    )
+    if rules.same_team_only:
+        condition &= Q(requester__team_id=agent.team_id) if agent.team_id else Q(pk__in=[])
+    return condition & ~Q(
+        Exists(SwapRecipient.objects.filter(swap=OuterRef("pk"), agent=agent, answer=Answer.DECLINED))
+    )
+
+
+def _visible(agent: Agent) -> Q:
+    return (
+        Q(requester_id=agent.pk)
+        | Q(taker_id=agent.pk)
+        | Q(Exists(SwapRecipient.objects.filter(swap=OuterRef("pk"), agent=agent)))
+        | _board_for(agent)
+    )
+
+
+def swap_get_for_agent(*, agent: Agent, id: int, lock: bool = False) -> Swap | None:
+    """A swap the agent takes part in (requester, recipient, taker) or may take from the board;
+    None for anything else, so the caller answers 404."""
+    swaps = Swap.objects.filter(_visible(agent), pk=id, organization_id=agent.organization_id)
+    if lock:
+        swaps = swaps.select_for_update(of=("self",))
+    return swaps.select_related("requester", "taker").prefetch_related("recipients__agent").first()
+
+
+def swap_list_for_agent(*, agent: Agent, box: str, statuses: list[str] | None = None) -> QuerySet[Swap]:
+    """`board`: open board offers the agent may take; `incoming`: offers made to it (or taken by
+    it); `outgoing`: its own offers. Newest first."""
+    if box == "board":
+        swaps = Swap.objects.filter(_board_for(agent))
+    elif box == "incoming":
+        swaps = Swap.objects.filter(
+            Q(taker_id=agent.pk) | Q(Exists(SwapRecipient.objects.filter(swap=OuterRef("pk"), agent=agent)))
+        ).exclude(requester_id=agent.pk)
+    else:
+        swaps = Swap.objects.filter(requester_id=agent.pk)
+    if statuses:
+        swaps = swaps.filter(status__in=statuses)
+    return swaps.select_related("requester", "taker").prefetch_related("recipients__agent").order_by("-id")

@@ -1,0 +1,670 @@
+"""Swap offers and their lifecycle: offer, accept (one winner), decline, cancel, expire, approval
+through the engine and the decision lifecycle, the exchange through the schedule service, and the
+re-check when a schedule changes under a live swap.
+
+Lock order, the same everywhere: the swap's row first (a conditional update or select_for_update),
+then the schedule days in (agent, date) order (schedule_days_lock), as every schedule writer takes
+them. A writer that holds days never waits for a swap row here (the re-check reads days unlocked)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+
+from django.db import IntegrityError, transaction
+from django.db.models import Q
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop
+from rest_framework import status
+
+from em_agent.exceptions import ApplicationError
+from em_agent.models import Agent, User
+from notifications.models import Notification
+from notifications.services import notify_each
+from schedules.approval import DateRange, Reason, RequestFacts, Verdict, approval_evaluate_strictest
+from schedules.decisions import (
+    Lifecycle,
+    decision_approve,
+    decision_deny,
+    decision_follow_verdict,
+    decisions_lapse,
+)
+from schedules.diff import ActivitySpec, DayPlan
+from schedules.models import Activity, ActivitySource, RequestType, RuleAction
+from schedules.services import schedule_days_apply, schedule_days_lock
+from swaps.eligibility import Shift, SwapCheck, Violation, candidate_pool, shift_of
+from swaps.models import (
+    LIVE,
+    Answer,
+    Swap,
+    SwapKind,
+    SwapRecipient,
+    SwapSettings,
+    SwapStatus,
+    UnequalPaidTime,
+)
+from swaps.selectors import swap_get_for_agent
+
+
+class NotEligible(ApplicationError):
+    """409 `not_eligible` with the violations that stop the swap (the API adds them to the body)."""
+
+    def __init__(self, violations: Sequence[Violation]) -> None:
+        super().__init__(
+            "not_eligible",
+            _("This swap is not allowed: %(reasons)s") % {"reasons": "; ".join(v.detail for v in violations)},
+            status_code=status.HTTP_409_CONFLICT,
+        )
+        self.violations = [violation.as_dict() for violation in violations]
+
+
+def _conflict(code: str, detail: str) -> ApplicationError:
+    return ApplicationError(code, detail, status_code=status.HTTP_409_CONFLICT)
+
+
+def _not_found() -> ApplicationError:
+    return ApplicationError("not_found", _("Not found."), status_code=status.HTTP_404_NOT_FOUND)
+
+
+def _invalid(field: str, message: str) -> ApplicationError:
+    return ApplicationError("validation_error", _("The input is not valid."), fields={field: [message]})
+
+
+def _not_open(swap: Swap, now: dt.datetime) -> ApplicationError:
+    if swap.status == SwapStatus.EXPIRED or (swap.status == SwapStatus.OPEN and swap.expires_at <= now):
+        return _conflict("swap_expired", _("This swap offer has expired."))
+    return _conflict(
+        "swap_not_open", _("This swap offer is no longer open (%(status)s).") % {"status": swap.api_status}
+    )
+
+
+def _params(swap: Swap) -> dict:
+    return {"swap_id": swap.pk, "date": swap.date.isoformat()}
+
+
+def _their_date(swap: Swap) -> dt.date:
+    """The day a swap takes back (the model's constraint: every `swap` kind has one)."""
+    if swap.their_date is None:
+        raise ValueError(f"swap {swap.pk} of kind {swap.kind} has no their_date")
+    return swap.their_date
+
+
+def _taker(swap: Swap) -> Agent:
+    if swap.taker is None:
+        raise ValueError(f"swap {swap.pk} has no taker")
+    return swap.taker
+
+
+def _close_offer_notifications(swap: Swap, now: dt.datetime) -> list[int]:
+    """The swap_offer notifications' actions end now; returns the users they went to."""
+    offers = Notification.objects.filter(kind="swap_offer", params__swap_id=swap.pk)
+    users = list(offers.values_list("user_id", flat=True))
+    offers.filter(Q(expires_at__isnull=True) | Q(expires_at__gt=now)).update(expires_at=now)
+    return users
+
+
+def _agents_of_users(user_ids: Sequence[int], *, exclude: Sequence[int]) -> list[Agent]:
+    return list(Agent.objects.filter(user_id__in=user_ids).exclude(pk__in=exclude).order_by("pk"))
+
+
+# --- offer ---------------------------------------------------------------------------------------
+
+
+def _check_for(
+    *,
+    agent: Agent,
+    date: dt.date,
+    kind: str,
+    their_date: dt.date | None,
+    now: dt.datetime,
+    count_offers: bool,
+) -> tuple[SwapSettings, SwapCheck]:
+    rules = SwapSettings.for_organization(agent.organization)
+    offered = shift_of(agent=agent, date=date)
+    return rules, SwapCheck(
+        rules=rules,
+        requester=agent,
+        offered=offered,
+        kind=kind,
+        their_date=their_date,
+        now=now,
+        count_offers=count_offers,
+    )
+
+
+def _no_shift_offered(check: SwapCheck) -> None:
+    if not check.offered.activities:
+        raise NotEligible([Violation("no_shift", _("You have no shift on that day to offer."))])
+
+
+def swap_candidates(
+    *,
+    agent: Agent,
+    date: dt.date,
+    their_date: dt.date | None,
+    kind: str = SwapKind.SWAP,
+    include_ineligible: bool = False,
+):
+    """The colleagues who may take the agent's shift on `date` (theirs on `their_date` back), and
+    with `include_ineligible` also the others of its team with what stops them."""
+    now = timezone.now()
+    if kind == SwapKind.GIVE_AWAY:
+        their_date = None
+    elif their_date is None:
+        their_date = date
+    rules, check = _check_for(
+        agent=agent, date=date, kind=kind, their_date=their_date, now=now, count_offers=False
+    )
+    _no_shift_offered(check)
+    pool = list(candidate_pool(requester=agent, rules=rules, include_other_teams=include_ineligible))
+    results = check.evaluate(pool)
+    if include_ineligible:
+        return [r for r in results if r.eligible or (agent.team_id and r.agent.team_id == agent.team_id)]
+    return [r for r in results if r.eligible]
+
+
+@transaction.atomic
+def swap_offer_create(
+    *,
+    agent: Agent,
+    date: dt.date,
+    their_date: dt.date | None = None,
+    kind: str = SwapKind.SWAP,
+    open: bool = False,
+    recipients: Sequence[int] = (),
+    message: str = "",
+    expires_at: dt.datetime | None = None,
+) -> Swap:
+    now = timezone.now()
+    rules = SwapSettings.for_organization(agent.organization)
+    if kind == SwapKind.SWAP and not rules.allow_swaps:
+        raise _invalid("kind", _("Your organisation does not allow shift swaps."))
+    if kind == SwapKind.GIVE_AWAY and not rules.allow_give_aways:
+        raise _invalid("kind", _("Your organisation does not allow give-aways."))
+    if kind == SwapKind.GIVE_AWAY:
+        if their_date is not None:
+            raise _invalid("their_date", _("A give-away takes no shift back."))
+    elif their_date is None:
+        their_date = date
+    if open:
+        if not rules.allow_board:
+            raise _invalid("open", _("Your organisation has no swap board."))
+        if recipients:
+            raise _invalid("recipients", _("An offer on the board has no recipients."))
+    elif not recipients:
+        raise _invalid("recipients", _("Choose at least one colleague, or put the offer on the board."))
+    if len(recipients) > rules.max_recipients:
+        raise _invalid(
+            "recipients", _("At most %(count)d colleagues per offer.") % {"count": rules.max_recipients}
+        )
+    # The requester's offers are counted under its row lock: two offers at once cannot both take
+    # the last place. NO KEY: rows referring to the agent do not wait for it.
+    Agent.objects.select_for_update(no_key=True).filter(pk=agent.pk).first()
+    check = SwapCheck(
+        rules=rules,
+        requester=agent,
+        offered=shift_of(agent=agent, date=date),
+        kind=kind,
+        their_date=their_date,
+        now=now,
+        count_offers=True,
+    )
+    _no_shift_offered(check)
+    if open:
+        pool = list(candidate_pool(requester=agent, rules=rules, include_other_teams=False))
+    else:
+        chosen = list(dict.fromkeys(recipients))
+        pool = list(
+            candidate_pool(requester=agent, rules=rules, include_other_teams=True).filter(pk__in=chosen)
+        )
+        if len(pool) != len(chosen):
+            raise _invalid("recipients", _("Only colleagues of your organisation can receive an offer."))
+    own = check.requester_violations()
+    if own:
+        raise NotEligible(own)
+    evaluated = check.evaluate(pool)
+    if not open:
+        refused = [v for candidate in evaluated for v in candidate.violations]
+        if refused:
+            raise NotEligible(refused)
+    takers = [candidate for candidate in evaluated if candidate.eligible]
+    offered = check.offered
+    # Before the earlier shift: the recipients' are known; a board taker's own shift is held to the
+    # lead time when it accepts.
+    earliest = min(
+        [offered.start]
+        + [c.shift.start for c in takers if not open and c.shift is not None and c.shift.activities]
+    )
+    default_expiry = earliest - dt.timedelta(hours=rules.expiry_hours_before_shift)
+    if expires_at is not None:
+        if expires_at > default_expiry:
+            raise _invalid(
+                "expires_at",
+                _("An offer expires at the latest %(hours)d hours before the earlier shift starts.")
+                % {"hours": rules.expiry_hours_before_shift},
+            )
+        if expires_at <= now:
+            raise _invalid("expires_at", _("The expiry must be in the future."))
+    expiry = expires_at or default_expiry
+    if expiry <= now:
+        raise NotEligible([Violation("lead_time", _("The shift starts too soon to offer it."))])
+    try:
+        with transaction.atomic():
+            swap = Swap.objects.create(
+                organization_id=agent.organization_id,
+                requester=agent,
+                kind=kind,
+                date=date,
+                their_date=their_date,
+                open=open,
+                message=message,
+                expires_at=expiry,
+                offered_shift=offered.snapshot(),
+                offered_start=offered.start,
+                offered_end=offered.end,
+                created_at=now,
+                checked_at=now,
+            )
+    except IntegrityError:
+        raise _conflict(
+            "swap_pending", _("This shift is already offered in another open swap; cancel that one first.")
+        ) from None
+    # A board offer's recipients are the colleagues it was announced to (up to the organisation's
+    # limit): they keep seeing it, and how it ended, once it is no longer on the board.
+    notified = takers[: rules.max_recipients]
+    SwapRecipient.objects.bulk_create(
+        [
+            SwapRecipient(swap=swap, agent=c.agent, shift=c.shift.snapshot() if c.shift else None)
+            for c in notified
+        ]
+    )
+    params = {**_params(swap), "from_name": agent.name}
+    notify_each(kind="swap_offer", items=[(c.agent, params) for c in notified], expires_at=expiry)
+    return swap
+
+
+# --- the exchange and the lifecycle ---------------------------------------------------------------
+
+
+def _moved(shift_snapshot: dict, to: Agent) -> list[ActivitySpec]:
+    return [
+        ActivitySpec(
+            activity_code_id=a["activity_code_id"],
+            start=dt.datetime.fromisoformat(a["start"]),
+            end=dt.datetime.fromisoformat(a["end"]),
+            note=a["note"],
+            source=ActivitySource.SWAP,
+        )
+        for a in shift_snapshot["activities"]
+    ]
+
+
+def _keys(swap: Swap) -> list[tuple[int, dt.date]]:
+    """Every (agent, local day) the exchange writes: both shifts' days and the days they land on."""
+    if swap.taker is None:
+        raise ValueError(f"swap {swap.pk} has no taker")
+    requester, taker = swap.requester, swap.taker
+    keys = {(requester.pk, swap.date), (taker.pk, swap.offered_start.astimezone(taker.zone).date())}
+    if swap.taker_shift and swap.taker_shift["activities"]:
+        first = dt.datetime.fromisoformat(swap.taker_shift["activities"][0]["start"])
+        keys |= {(taker.pk, _their_date(swap)), (requester.pk, first.astimezone(requester.zone).date())}
+    return sorted(keys)
+
+
+def _ensure_unchanged(swap: Swap) -> tuple[Shift, Shift | None]:
+    """Both shifts as they were when offered (read under the days' locks), or 409 schedule_changed."""
+    if swap.taker is None:
+        raise ValueError(f"swap {swap.pk} has no taker")
+    offered = shift_of(agent=swap.requester, date=swap.date)
+    asked = shift_of(agent=swap.taker, date=_their_date(swap)) if swap.kind == SwapKind.SWAP else None
+    if not offered.same_as(swap.offered_shift) or (asked is not None and not asked.same_as(swap.taker_shift)):
+        raise _conflict(
+            "schedule_changed",
+            _("A schedule changed since this swap was offered: the shifts are no longer what they were."),
+        )
+    return offered, asked
+
+
+def _exchange(swap: Swap, actor: User | None) -> None:
+    """The lifecycle's apply: both days exchanged in one call of the schedule service (one change
+    group, both agents told of their changed days)."""
+    if swap.taker is None:
+        raise ValueError(f"swap {swap.pk} has no taker")
+    schedule_days_lock(keys=_keys(swap))
+    offered, asked = _ensure_unchanged(swap)
+    gone = {a.id for a in offered.activities} | ({a.id for a in asked.activities} if asked else set())
+    incoming: dict[tuple[int, dt.date], list[ActivitySpec]] = {}
+    for spec in _moved(swap.offered_shift, swap.taker):
+        incoming.setdefault((swap.taker.pk, spec.start.astimezone(swap.taker.zone).date()), []).append(spec)
+    if asked is not None and swap.taker_shift:
+        for spec in _moved(swap.taker_shift, swap.requester):
+            key = (swap.requester.pk, spec.start.astimezone(swap.requester.zone).date())
+            incoming.setdefault(key, []).append(spec)
+    agents = {swap.requester.pk: swap.requester, swap.taker.pk: swap.taker}
+    plans = []
+    for agent_id, date in _keys(swap):
+        kept = [
+            ActivitySpec(a.activity_code_id, a.start, a.end, a.note, a.source, a.pk)
+            for a in Activity.objects.filter(agent_id=agent_id, day__date=date).order_by("start")
+            if a.pk not in gone
+        ]
+        arriving = incoming.get((agent_id, date), [])
+        plans.append(
+            DayPlan(
+                agent=agents[agent_id],
+                date=date,
+                activities=sorted(kept + arriving, key=lambda spec: spec.start),
+                # A published shift stays published on the day it lands on.
+                published=True if arriving else None,
+            )
+        )
+    result = schedule_days_apply(
+        plans=plans, source=ActivitySource.SWAP, actor=actor, reason=f"swap {swap.pk}"
+    )
+    swap.change_group = result.group
+    swap.closed_at = timezone.now()
+
+
+def _approvable(swap: Swap, now: dt.datetime) -> None:
+    starts = [swap.offered_start, *([swap.asked_start] if swap.asked_start else [])]
+    if min(starts) <= now:
+        raise _conflict("in_the_past", _("A shift of this swap has started; the swap can only be denied."))
+
+
+def _both(swap: Swap) -> list[Agent]:
+    return [agent for agent in (swap.requester, swap.taker) if agent is not None]
+
+
+SWAPS: Lifecycle[Swap] = Lifecycle(
+    model=Swap,
+    approved_kind="swap_approved",
+    denied_kind="swap_denied",
+    apply=_exchange,
+    params=_params,
+    applied_fields=("change_group", "closed_at"),
+    check_approvable=_approvable,
+    organization=lambda swap: swap.organization,
+    recipients=_both,
+    related=("organization", "requester", "taker"),
+)
+
+
+def _verdict(
+    swap: Swap, offered: Shift, asked: Shift | None, rules: SwapSettings, now: dt.datetime
+) -> Verdict:
+    dates = [swap.date] + ([swap.their_date] if swap.their_date else [])
+    codes = sorted(
+        {a.activity_code_id for a in offered.activities}
+        | ({a.activity_code_id for a in asked.activities} if asked else set())
+    )
+    verdict = approval_evaluate_strictest(
+        facts=RequestFacts(
+            organization=swap.organization,
+            request_type=RequestType.SWAP,
+            dates=DateRange(min(dates), max(dates)),
+            starts_at=min([offered.start] + ([asked.start] if asked and asked.activities else [])),
+        ),
+        activity_code_ids=codes,
+        now=now,
+    )
+    unequal = asked is not None and offered.paid_hours != asked.paid_hours
+    if (
+        verdict.action == RuleAction.AUTO_APPROVE
+        and unequal
+        and rules.unequal_paid_time == UnequalPaidTime.SUPERVISOR
+    ):
+        return Verdict(
+            RuleAction.MANUAL,
+            verdict.rule,
+            Reason(gettext_noop("Shifts of unequal paid time need a supervisor.")),
+        )
+    return verdict
+
+
+# --- accept, decline, cancel ------------------------------------------------------------------------
+
+
+@transaction.atomic
+def swap_accept(*, agent: Agent, swap_id: int) -> Swap:
+    now = timezone.now()
+    swap = swap_get_for_agent(agent=agent, id=swap_id)
+    if swap is None:
+        raise _not_found()
+    if swap.requester_id == agent.pk:
+        raise _conflict("own_swap", _("You cannot accept your own swap offer."))
+    invitation = SwapRecipient.objects.filter(swap=swap, agent=agent).first()
+    if not swap.open and invitation is None:
+        raise _not_found()
+    if invitation is not None and invitation.answer == Answer.DECLINED and swap.status == SwapStatus.OPEN:
+        raise _conflict("swap_not_open", _("You declined this swap offer."))
+    # The claim: one conditional update, so however many accept at once, one row count is 1. The
+    # others wait on the row and then find it no longer open (or the winner's rollback reopens it).
+    claimed = Swap.objects.filter(pk=swap.pk, status=SwapStatus.OPEN, expires_at__gt=now).update(
+        status=SwapStatus.AWAITING_APPROVAL, taker=agent, accepted_at=now
+    )
+    if not claimed:
+        swap.refresh_from_db()
+        raise _not_open(swap, now)
+    swap.refresh_from_db()
+    swap.taker = agent
+    rules = SwapSettings.for_organization(swap.organization)
+    if swap.kind == SwapKind.SWAP:
+        if invitation is not None:
+            swap.taker_shift = invitation.shift
+        else:
+            swap.taker_shift = shift_of(agent=agent, date=_their_date(swap)).snapshot()
+    schedule_days_lock(keys=_keys(swap))
+    offered, asked = _ensure_unchanged(swap)
+    check = SwapCheck(
+        rules=rules,
+        requester=swap.requester,
+        offered=offered,
+        kind=swap.kind,
+        their_date=swap.their_date,
+        now=now,
+        count_offers=False,
+    )
+    violations = check.evaluate([agent])[0].violations
+    if violations:
+        raise NotEligible(violations)
+    swap.asked_start = asked.start if asked is not None and asked.activities else None
+    swap.save(update_fields=["taker_shift", "asked_start"])
+    if invitation is None:
+        invitation = SwapRecipient.objects.create(swap=swap, agent=agent, shift=swap.taker_shift)
+    SwapRecipient.objects.filter(pk=invitation.pk).update(answer=Answer.ACCEPTED, answered_at=now)
+    notified = _close_offer_notifications(swap, now)
+    notify_each(kind="swap_accepted", items=[(swap.requester, {**_params(swap), "by_name": agent.name})])
+    others = _agents_of_users(notified, exclude=[agent.pk, swap.requester_id])
+    notify_each(
+        kind="swap_taken",
+        items=[(other, {**_params(swap), "from_name": swap.requester.name}) for other in others],
+    )
+    decision_follow_verdict(
+        lifecycle=SWAPS, decision=swap, verdict=_verdict(swap, offered, asked, rules, now)
+    )
+    return swap
+
+
+@transaction.atomic
+def swap_decline(*, agent: Agent, swap_id: int) -> Swap:
+    now = timezone.now()
+    swap = swap_get_for_agent(agent=agent, id=swap_id, lock=True)
+    if swap is None:
+        raise _not_found()
+    if swap.requester_id == agent.pk:
+        raise _conflict("own_swap", _("You cannot decline your own swap offer; cancel it instead."))
+    if swap.status != SwapStatus.OPEN or swap.expires_at <= now:
+        raise _not_open(swap, now)
+    invitation = SwapRecipient.objects.filter(swap=swap, agent=agent).first()
+    if invitation is None:
+        if not swap.open:
+            raise _not_found()
+        invitation = SwapRecipient.objects.create(swap=swap, agent=agent)
+    if invitation.answer != Answer.PENDING:
+        raise _conflict("already_answered", _("You have already answered this swap offer."))
+    invitation.answer, invitation.answered_at = Answer.DECLINED, now
+    invitation.save(update_fields=["answer", "answered_at"])
+    Notification.objects.filter(kind="swap_offer", params__swap_id=swap.pk, user_id=agent.user_id).update(
+        expires_at=now
+    )
+    if not swap.open and not swap.recipients.filter(answer=Answer.PENDING).exists():
+        swap.status, swap.closed_at = SwapStatus.DECLINED, now
+        swap.save(update_fields=["status", "closed_at"])
+        notify_each(kind="swap_declined", items=[(swap.requester, _params(swap))])
+    return swap
+
+
+def _close(swap: Swap, *, to: str, now: dt.datetime) -> bool:
+    """open -> `to`, by a conditional update: false when someone else closed or took it first."""
+    closed = Swap.objects.filter(pk=swap.pk, status=SwapStatus.OPEN).update(status=to, closed_at=now)
+    if closed:
+        swap.status, swap.closed_at = to, now
+    return bool(closed)
+
+
+@transaction.atomic
+def swap_cancel(*, agent: Agent, swap_id: int) -> Swap:
+    now = timezone.now()
+    swap = swap_get_for_agent(agent=agent, id=swap_id)
+    if swap is None:
+        raise _not_found()
+    if swap.requester_id != agent.pk:
+        raise _conflict("not_requester", _("Only the colleague who offered the swap can cancel it."))
+    if not _close(swap, to=SwapStatus.CANCELLED, now=now):
+        swap.refresh_from_db()
+        raise _not_open(swap, now)
+    notified = _close_offer_notifications(swap, now)
+    others = _agents_of_users(notified, exclude=[agent.pk])
+    notify_each(
+        kind="swap_cancelled", items=[(other, {**_params(swap), "from_name": agent.name}) for other in others]
+    )
+    return swap
+
+
+def swap_approve(*, swap_id: int, actor: User, reason: str = "") -> Swap:
+    """A supervisor's approval of a swap awaiting it: exchanged in this transaction, or not at all."""
+    return decision_approve(lifecycle=SWAPS, pk=swap_id, actor=actor, reason=reason)
+
+
+def swap_deny(*, swap_id: int, actor: User, reason: str = "") -> Swap:
+    return decision_deny(lifecycle=SWAPS, pk=swap_id, actor=actor, reason=reason)
+
+
+# --- periodic: expiry and the re-check --------------------------------------------------------------
+
+
+def swaps_expire(*, now: dt.datetime | None = None) -> int:
+    """Open offers past `expires_at` expire (both sides told); swaps still awaiting a supervisor when
+    a shift starts are denied. Each in its own transaction, by a conditional update: an accept or a
+    cancel at the same moment wins or loses whole. Safe to run twice."""
+    now = now or timezone.now()
+    expired = 0
+    for pk in Swap.objects.filter(status=SwapStatus.OPEN, expires_at__lte=now).values_list("pk", flat=True)[
+        :1000
+    ]:
+        with transaction.atomic():
+            swap = Swap.objects.select_related("requester").get(pk=pk)
+            if not _close(swap, to=SwapStatus.EXPIRED, now=now):
+                continue
+            notified = _close_offer_notifications(swap, now)
+            told = [swap.requester, *_agents_of_users(notified, exclude=[swap.requester_id])]
+            notify_each(kind="swap_expired", items=[(agent, _params(swap)) for agent in told])
+            expired += 1
+    lapsed = Swap.objects.filter(
+        Q(offered_start__lte=now) | Q(asked_start__lte=now), status=SwapStatus.AWAITING_APPROVAL
+    )
+    expired += decisions_lapse(
+        lifecycle=SWAPS,
+        pending=list(lapsed.values_list("pk", flat=True)[:1000]),
+        reason=Reason(gettext_noop("The shift began before a supervisor decided.")),
+    )
+    return expired
+
+
+def _recheck_one(pk: int, now: dt.datetime) -> str | None:
+    """One live swap against its days: what became of it (None: still holds)."""
+    with transaction.atomic():
+        swap = (
+            Swap.objects.select_for_update(of=("self",), skip_locked=True)
+            .select_related("organization", "requester", "taker")
+            .filter(pk=pk, status__in=LIVE)
+            .first()
+        )
+        if swap is None:
+            return None
+        Swap.objects.filter(pk=pk).update(checked_at=now)
+        offered = shift_of(agent=swap.requester, date=swap.date)
+        changed = not offered.same_as(swap.offered_shift)
+        if swap.status == SwapStatus.AWAITING_APPROVAL:
+            if not changed and swap.kind == SwapKind.SWAP:
+                changed = not shift_of(agent=_taker(swap), date=_their_date(swap)).same_as(swap.taker_shift)
+            if not changed:
+                return None
+    if swap.status == SwapStatus.AWAITING_APPROVAL:
+        # The lifecycle's own denial (claimed pending, both agents told with the reason); a
+        # supervisor deciding it at the same moment simply wins it.
+        denied = decisions_lapse(
+            lifecycle=SWAPS,
+            pending=[pk],
+            reason=Reason(
+                gettext_noop("A schedule changed under the swap: the shifts are no longer what they were.")
+            ),
+        )
+        return "denied" if denied else None
+    with transaction.atomic():
+        swap = Swap.objects.select_related("requester").get(pk=pk)
+        if not changed:
+            # The requester's shift holds; recipients whose own shift changed drop out.
+            dropped = [
+                r.pk
+                for r in swap.recipients.filter(answer=Answer.PENDING).select_related("agent")
+                if swap.kind == SwapKind.SWAP
+                and not shift_of(agent=r.agent, date=_their_date(swap)).same_as(r.shift)
+            ]
+            SwapRecipient.objects.filter(pk__in=dropped).update(answer=Answer.UNAVAILABLE, answered_at=now)
+            if swap.open or swap.recipients.filter(answer=Answer.PENDING).exists():
+                return None
+        if not _close(swap, to=SwapStatus.CANCELLED, now=now):
+            return None
+        reason = Reason(gettext_noop("A schedule changed under the offer: it no longer holds."))
+        swap.status_reason_i18n = reason.as_json()
+        swap.status_reason = reason.render("en")
+        swap.save(update_fields=["status_reason", "status_reason_i18n"])
+        notified = _close_offer_notifications(swap, now)
+        told = [swap.requester, *_agents_of_users(notified, exclude=[swap.requester_id])]
+        notify_each(
+            kind="swap_invalidated",
+            items=[(agent, {**_params(swap), "reason": swap.reason_text(agent.language)}) for agent in told],
+        )
+    return "cancelled"
+
+
+def swaps_recheck(*, now: dt.datetime | None = None) -> dict[str, int]:
+    """Live swaps whose days changed since they were last checked (a sync, time off, a schedule
+    request, another swap): an open offer that no longer holds is cancelled, one awaiting approval
+    denied, with the reason, and everyone involved is told. Safe to run twice."""
+    from django.db.models import Exists, OuterRef
+
+    from schedules.models import ScheduleDay
+
+    now = now or timezone.now()
+    changed_day = ScheduleDay.objects.filter(updated_at__gt=OuterRef("checked_at"))
+    live = Swap.objects.filter(status__in=LIVE).filter(
+        Exists(changed_day.filter(agent_id=OuterRef("requester_id"), date=OuterRef("date")))
+        | Exists(changed_day.filter(agent_id=OuterRef("taker_id"), date=OuterRef("their_date")))
+        | Exists(
+            changed_day.filter(
+                agent__swap_invitations__swap=OuterRef("pk"),
+                agent__swap_invitations__answer=Answer.PENDING,
+                date=OuterRef("their_date"),
+            )
+        )
+    )
+    counts = {"checked": 0, "cancelled": 0, "denied": 0}
+    for pk in live.values_list("pk", flat=True)[:1000]:
+        counts["checked"] += 1
+        outcome = _recheck_one(pk, now)
+        if outcome:
+            counts[outcome] += 1
+    return counts
