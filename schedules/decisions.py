@@ -65,6 +65,9 @@ class Lifecycle(Generic[D]):
     # Before a person's approval: what was true when the agent asked must still be (a future time,
     # a published day); raises an ApplicationError otherwise.
     check_approvable: Callable[[D, dt.datetime], None] | None = None
+    # Just before a decision (approved, denied, withdrawn) is saved, with the new status: what the
+    # type keeps beside its status follows it (time off leaves its waitlist). Fields in applied_fields.
+    on_record: Callable[[D, str], None] | None = None
     organization: Callable[[D], Organization] = _agents_organization
     recipients: Callable[[D], Sequence[Agent]] = _the_agent
     # Joined when the request is locked (only its own row is locked: see decision_lock).
@@ -144,6 +147,8 @@ def _record(
     reason: Reason | str,
 ) -> None:
     decision.status = status_value
+    if lifecycle.on_record is not None:
+        lifecycle.on_record(decision, status_value)
     decision_set_reason(decision, reason)
     decision.decided_by = actor
     decision.decided_by_rule = rule

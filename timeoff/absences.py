@@ -12,11 +12,12 @@ from django.utils.translation import gettext as _
 
 from em_agent.exceptions import ApplicationError
 from em_agent.localtime import NonexistentLocalTime, local_datetime
-from em_agent.models import Agent, User
+from em_agent.models import Agent
 from em_agent.policies import wfm_feature_require
 from notifications.services import notify
 from schedules.models import ActivityCode
 from timeoff.models import AbsenceRequest
+from timeoff.selectors import supervisors_to_tell
 
 logger = logging.getLogger(__name__)
 
@@ -97,17 +98,9 @@ def _check_overlap(
         )
 
 
-def _supervisors_of(agent: Agent) -> list[User]:
-    """The agent's own supervisor; an agent without one (or whose supervisor left) reaches every
-    supervisor of its organisation, so no absence goes unseen."""
-    if agent.supervisor is not None and agent.supervisor.is_supervisor:
-        return [agent.supervisor]
-    return list(User.objects.filter(organization_id=agent.organization_id, is_staff=True, is_active=True))
-
-
 def _notify_supervisors(request: AbsenceRequest) -> None:
     agent = request.agent
-    supervisors = _supervisors_of(agent)
+    supervisors = supervisors_to_tell(agent)
     if not supervisors:
         logger.warning(
             "absence %s of agent %s: the organisation has no supervisor to tell", request.pk, agent.pk

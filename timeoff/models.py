@@ -429,6 +429,14 @@ class TimeOffRequest(Decision):
     def __str__(self) -> str:
         return f"time off of {self.agent_id} {self.start_date}..{self.end_date}: {self.status}"
 
+    @property
+    def partial_start(self) -> dt.datetime | None:
+        return self.start if self.kind == TimeOffKind.PARTIAL_DAY else None
+
+    @property
+    def partial_end(self) -> dt.datetime | None:
+        return self.end if self.kind == TimeOffKind.PARTIAL_DAY else None
+
 
 class TimeOffDay(models.Model):
     """One local day of a request: the span it takes that day and the minutes it counts (what an

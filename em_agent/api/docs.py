@@ -132,6 +132,64 @@ ERROR_CATALOG: dict[str, tuple[int, dict]] = {
             "detail": "The activity this request changes is no longer on the schedule.",
         },
     ),
+    "partial_day_needs_published_schedule": (
+        400,
+        {
+            "code": "partial_day_needs_published_schedule",
+            "detail": "Part of a day can only be requested on a day whose schedule is published.",
+            "fields": {"date": ["This day's schedule is not published yet."]},
+        },
+    ),
+    "duration_out_of_range": (
+        400,
+        {
+            "code": "duration_out_of_range",
+            "detail": "Part of a day is 1 to 8 hours; this is 30 minutes.",
+            "fields": {"end_time": ["Between 1 and 8 hours after the start."]},
+        },
+    ),
+    "insufficient_balance": (
+        400,
+        {
+            "code": "insufficient_balance",
+            "detail": "Your balance of Vacation is not enough: 4.00 hours left, 8.00 asked.",
+        },
+    ),
+    "intervals_not_consecutive": (
+        400,
+        {
+            "code": "intervals_not_consecutive",
+            "detail": "The intervals must follow each other without a gap.",
+            "fields": {"starts": ["11:00 does not follow 10:00."]},
+        },
+    ),
+    "mixed_interval_types": (
+        400,
+        {
+            "code": "mixed_interval_types",
+            "detail": "One request takes intervals of one type: all approved at once, or all needing approval.",
+            "fields": {"starts": ["10:30 needs approval; 10:00 is approved at once."]},
+        },
+    ),
+    "interval_unavailable": (
+        400,
+        {
+            "code": "interval_unavailable",
+            "detail": "This interval is not offered (any more).",
+            "fields": {"starts": ["10:30 is not offered."]},
+        },
+    ),
+    "cannot_cancel_past": (
+        409,
+        {"code": "cannot_cancel_past", "detail": "Time off that has begun can no longer be cancelled."},
+    ),
+    "not_cancellable": (
+        409,
+        {
+            "code": "not_cancellable",
+            "detail": "Only pending or approved time off can be cancelled (this is Denied).",
+        },
+    ),
     "throttled": (429, {"code": "throttled", "detail": "Too many attempts. Try again in 58 minutes."}),
     "request_too_large": (
         413,

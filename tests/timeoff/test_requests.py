@@ -1,0 +1,482 @@
+"""CXone time-off requests through the API: asking, the engine's decision, the schedule, the waitlist,
+cancelling, the balance and the preview (issue 11, points 1-6 and 8)."""
+
+import datetime as dt
+from decimal import Decimal
+
+import pytest
+import time_machine
+
+from notifications.models import Notification
+from schedules.models import Activity, ApprovalRule, RequestType, RuleAction, ScheduleDay
+from tests.factories import AgentFactory, OrganizationFactory, TeamFactory
+from tests.schedules.factories import ActivityCodeFactory, local, shift
+from timeoff.models import (
+    TimeOffBalance,
+    TimeOffLimit,
+    TimeOffPolicy,
+    TimeOffRequest,
+    TimeOffStatus,
+)
+from timeoff.services import time_off_request_approve, time_off_waitlist_advance
+
+pytestmark = pytest.mark.django_db
+
+URL = "/api/v1/time-off/requests"
+NOW = dt.datetime(2026, 12, 3, 9, 0, tzinfo=dt.UTC)  # Thursday 10:00 in Amsterdam
+MONDAY = dt.date(2026, 12, 7)
+TUESDAY = dt.date(2026, 12, 8)
+
+
+@pytest.fixture
+def vac(org):
+    return ActivityCodeFactory(
+        organization=org, code="VAC", name="Vacation", category="time_off", open_for_time_off=True
+    )
+
+
+@pytest.fixture
+def auto_rule(org):
+    return ApprovalRule.objects.create(
+        organization=org,
+        request_type=RequestType.TIME_OFF,
+        action=RuleAction.AUTO_APPROVE,
+        when_conditions_fail=RuleAction.MANUAL,
+        waitlist_when_full=True,
+    )
+
+
+@pytest.fixture
+def alice(agent, vac):
+    agent.timezone = "Europe/Amsterdam"
+    agent.save()
+    TimeOffBalance.objects.create(agent=agent, activity_code=vac, earned_minutes=40 * 60, as_of=NOW.date())
+    ActivityCodeFactory(organization=agent.organization, code="LUNCH", paid=False)
+    with time_machine.travel(NOW, tick=False):
+        for date in (MONDAY, TUESDAY):
+            shift(
+                agent,
+                date,
+                ("PHONE", "09:00", "12:00"),
+                ("LUNCH", "12:00", "12:30"),
+                ("PHONE", "12:30", "17:30"),
+            )
+    return agent
+
+
+@pytest.fixture
+def client(logged_in, alice):
+    return logged_in(alice)
+
+
+def _full(start=MONDAY, end=None, **extra):
+    end = end or start
+    return {
+        "kind": "full_day",
+        "activity_code": "VAC",
+        "start_date": str(start),
+        "end_date": str(end),
+        **extra,
+    }
+
+
+def _partial(date=MONDAY, start="13:00", end="17:00", **extra):
+    return {
+        "kind": "partial_day",
+        "activity_code": "VAC",
+        "date": str(date),
+        "start_time": start,
+        "end_time": end,
+        **extra,
+    }
+
+
+def _day(agent, date):
+    return [
+        (
+            a.activity_code.code,
+            f"{a.start.astimezone(agent.zone):%H:%M}",
+            f"{a.end.astimezone(agent.zone):%H:%M}",
+        )
+        for a in Activity.objects.filter(agent=agent, day__date=date)
+        .select_related("activity_code")
+        .order_by("start")
+    ]
+
+
+@time_machine.travel(NOW, tick=False)
+def test_a_whole_day_approved_at_once_replaces_the_shift_and_tells_the_agent_once(client, alice, auto_rule):
+    response = client.post(URL, _full(comment="Dentist abroad"))
+
+    assert response.status_code == 201, response.content
+    body = response.json()
+    assert (body["status"], body["substatus"], body["waitlist_position"]) == ("approved", None, None)
+    assert body["hours"] == 8.0  # 8.5 hours less the unpaid half-hour lunch
+    assert body["days"][0]["date"] == "2026-12-07" and body["days"][0]["hours"] == 8.0
+    assert body["decided_by"] == {"type": "rule", "name": None}
+    assert _day(alice, MONDAY) == [("VAC", "09:00", "17:30")]
+    kinds = list(Notification.objects.filter(user=alice.user).values_list("kind", flat=True))
+    assert sorted(kinds) == ["schedule_adjusted", "time_off_approved"]
+
+
+@time_machine.travel(NOW, tick=False)
+def test_part_of_a_day_is_carved_out_of_the_shift(client, alice, auto_rule):
+    response = client.post(URL, _partial(start="14:00", end="17:30"))
+
+    assert response.status_code == 201, response.content
+    assert response.json()["hours"] == 3.5
+    assert (response.json()["start_time"], response.json()["end_time"]) == ("14:00", "17:30")
+    assert _day(alice, MONDAY) == [
+        ("PHONE", "09:00", "12:00"),
+        ("LUNCH", "12:00", "12:30"),
+        ("PHONE", "12:30", "14:00"),
+        ("VAC", "14:00", "17:30"),
+    ]
+
+
+@time_machine.travel(NOW, tick=False)
+def test_without_a_rule_a_supervisor_decides_and_the_approval_applies_then(client, alice, supervisor):
+    response = client.post(URL, _full())
+
+    assert response.json()["status"] == "pending"
+    assert _day(alice, MONDAY)[0][0] == "PHONE"
+
+    time_off_request_approve(request_id=response.json()["id"], actor=supervisor)
+
+    assert _day(alice, MONDAY) == [("VAC", "09:00", "17:30")]
+    assert client.get(f"{URL}/{response.json()['id']}").json()["decided_by"] == {
+        "type": "supervisor",
+        "name": "Sam Jansen",
+    }
+
+
+@time_machine.travel(NOW, tick=False)
+def test_an_unpublished_day_counts_the_default_hours_and_gets_the_time_off_at_the_day_start(
+    client, alice, auto_rule
+):
+    friday = dt.date(2026, 12, 11)
+
+    response = client.post(URL, _full(friday, dt.date(2026, 12, 13)))
+
+    assert response.status_code == 201, response.content
+    assert [(d["date"], d["hours"]) for d in response.json()["days"]] == [
+        ("2026-12-11", 8.0),
+        ("2026-12-12", 0.0),
+        ("2026-12-13", 0.0),
+    ]
+    assert _day(alice, friday) == [("VAC", "09:00", "17:00")]
+    assert ScheduleDay.objects.get(agent=alice, date=friday).published is False
+    assert _day(alice, dt.date(2026, 12, 12)) == []
+
+
+@time_machine.travel(NOW, tick=False)
+@pytest.mark.parametrize(
+    "body, code, field",
+    [
+        (_full(dt.date(2026, 12, 3), dt.date(2026, 12, 3)), "in_the_past", "start_date"),
+        (_full(dt.date(2026, 12, 2), dt.date(2026, 12, 4)), "in_the_past", "start_date"),
+        (_partial(dt.date(2026, 12, 3), "09:00", "11:00"), "partial_day_needs_published_schedule", "date"),
+        (_partial(start="13:00", end="13:30"), "duration_out_of_range", "end_time"),
+        (_partial(start="08:00", end="17:00"), "duration_out_of_range", "end_time"),
+        (_partial(dt.date(2026, 12, 9)), "partial_day_needs_published_schedule", "date"),
+        (_full(MONDAY, dt.date(2027, 1, 7)), "validation_error", "end_date"),
+        (_full(TUESDAY, MONDAY), "validation_error", "end_date"),
+        (_full(dt.date(2026, 12, 12), dt.date(2026, 12, 13)), "validation_error", "end_date"),
+        ({**_full(), "activity_code": "PHONE"}, "validation_error", "activity_code"),
+        ({**_full(), "kind": "half_day"}, "validation_error", "kind"),
+        ({**_full(), "start_date": None}, "validation_error", "start_date"),
+    ],
+)
+def test_refusals_carry_the_contracts_codes(client, body, code, field):
+    response = client.post(URL, body)
+
+    assert response.status_code == 400, response.content
+    assert response.json()["code"] == code
+    assert field in response.json()["fields"]
+    assert not TimeOffRequest.objects.exists()
+
+
+@time_machine.travel(NOW, tick=False)
+def test_a_request_over_pending_or_approved_time_off_is_refused(client, auto_rule):
+    assert client.post(URL, _partial(start="13:00", end="15:00")).json()["status"] == "approved"
+
+    response = client.post(URL, _full(MONDAY, TUESDAY))
+
+    assert response.status_code == 400
+    assert response.json()["code"] == "overlaps_existing_request"
+    assert client.post(URL, _partial(start="15:00", end="17:00")).status_code == 201  # touching is fine
+
+
+@time_machine.travel(NOW, tick=False)
+def test_more_than_the_balance_is_refused_and_a_negative_floor_lets_it_go_below_zero(
+    client, alice, vac, auto_rule
+):
+    TimeOffBalance.objects.filter(agent=alice).update(earned_minutes=10 * 60)
+
+    refused = client.post(URL, _full(MONDAY, TUESDAY))  # 16 hours of 10
+    TimeOffPolicy.objects.create(organization=alice.organization, activity_code=vac, floor_hours=Decimal(-8))
+    allowed = client.post(URL, _full(MONDAY, TUESDAY))
+
+    assert (refused.status_code, refused.json()["code"]) == (400, "insufficient_balance")
+    assert allowed.json()["status"] == "approved"
+    balance = client.get("/api/v1/time-off/balances").json()["balances"][0]
+    assert (balance["earned"], balance["planned"], balance["remaining"]) == (10.0, 16.0, -6.0)
+
+
+@time_machine.travel(NOW, tick=False)
+def test_the_balance_counts_used_planned_and_pending(client, alice, vac, supervisor, auto_rule, logged_in):
+    auto_rule.action = RuleAction.MANUAL
+    auto_rule.save()
+    first = client.post(URL, _full(MONDAY)).json()
+    second = client.post(URL, _full(TUESDAY))
+    assert second.status_code == 201, second.content
+    time_off_request_approve(request_id=first["id"], actor=supervisor)
+
+    before = client.get("/api/v1/time-off/balances").json()
+    with time_machine.travel(dt.datetime(2026, 12, 8, 12, 0, tzinfo=dt.UTC), tick=False):
+        after = logged_in(alice).get("/api/v1/time-off/balances").json()
+
+    assert before["unit"] == "hours"
+    assert {
+        k: before["balances"][0][k]
+        for k in ("activity_code", "earned", "used", "planned", "remaining", "pending")
+    } == {
+        "activity_code": "VAC",
+        "earned": 40.0,
+        "used": 0.0,
+        "planned": 8.0,
+        "remaining": 32.0,
+        "pending": 8.0,
+    }
+    assert (after["balances"][0]["used"], after["balances"][0]["planned"]) == (8.0, 0.0)
+
+
+@time_machine.travel(NOW, tick=False)
+def test_an_accrual_rule_earns_where_the_wfm_sends_no_balance(client, alice, vac):
+    TimeOffBalance.objects.all().delete()
+    TimeOffPolicy.objects.create(
+        organization=alice.organization,
+        activity_code=vac,
+        accrual_hours_per_month=Decimal(10),
+        accrual_start=dt.date(2026, 1, 1),
+        starting_hours=Decimal(5),
+    )
+
+    balance = client.get("/api/v1/time-off/balances").json()["balances"][0]
+
+    assert balance["earned"] == 125.0  # 5 + 12 months (January to December) x 10
+
+
+@time_machine.travel(NOW, tick=False)
+def test_a_full_limit_waitlists_in_order_and_a_cancellation_approves_the_first(
+    client, alice, org, vac, auto_rule, logged_in, django_capture_on_commit_callbacks
+):
+    TimeOffLimit.objects.create(organization=org, capacity=1)
+    others = [AgentFactory(organization=org, timezone="Europe/Amsterdam") for _ in range(2)]
+    for other in others:
+        TimeOffBalance.objects.create(
+            agent=other, activity_code=vac, earned_minutes=40 * 60, as_of=NOW.date()
+        )
+        with time_machine.travel(NOW, tick=False):
+            shift(other, MONDAY, ("PHONE", "09:00", "17:00"))
+
+    mine = client.post(URL, _full()).json()
+    second, third = (logged_in(other).post(URL, _full()).json() for other in others)
+
+    assert mine["status"] == "approved"
+    assert [(r["status"], r["substatus"], r["waitlist_position"]) for r in (second, third)] == [
+        ("pending", "waitlisted", 1),
+        ("pending", "waitlisted", 2),
+    ]
+    assert "limit of 2026-12-07" in second["status_reason"]
+
+    with django_capture_on_commit_callbacks(execute=True):
+        cancelled = client.post(f"{URL}/{mine['id']}/cancel")
+
+    assert cancelled.status_code == 200, cancelled.content
+    assert cancelled.json()["status"] == "cancelled"
+    statuses = dict(TimeOffRequest.objects.values_list("pk", "status"))
+    assert (statuses[second["id"]], statuses[third["id"]]) == ("approved", "pending")
+    assert TimeOffRequest.objects.get(pk=third["id"]).substatus == "waitlisted"
+    assert Notification.objects.filter(user=others[0].user, kind="time_off_approved").count() == 1
+    assert _day(others[0], MONDAY) == [("VAC", "09:00", "17:00")]
+
+
+@time_machine.travel(NOW, tick=False)
+def test_a_team_limit_counts_only_the_team_and_hours_limits_count_hours(client, alice, org, vac, auto_rule):
+    team = TeamFactory(organization=org)
+    alice.team = team
+    alice.save()
+    TimeOffLimit.objects.create(organization=org, team=team, unit="hours", capacity=Decimal(10))
+    TimeOffLimit.objects.create(organization=org, team=team, date=TUESDAY, unit="hours", capacity=Decimal(5))
+
+    monday = client.post(URL, _full(MONDAY)).json()  # 8.0 of 10 hours
+    tuesday = client.post(URL, _full(TUESDAY))  # 8 of 5: the date's own limit
+    assert tuesday.status_code == 201, tuesday.content
+    tuesday = tuesday.json()
+
+    assert monday["status"] == "approved"
+    assert (tuesday["status"], tuesday["substatus"]) == ("pending", "waitlisted")
+
+
+@time_machine.travel(NOW, tick=False)
+def test_raising_a_limit_lets_the_waitlist_advance(client, org, auto_rule):
+    limit = TimeOffLimit.objects.create(organization=org, capacity=0)
+    waiting = client.post(URL, _full()).json()
+    assert waiting["substatus"] == "waitlisted"
+
+    limit.capacity = 1
+    limit.save()
+    approved = time_off_waitlist_advance(organization_id=org.pk)
+
+    assert approved == 1
+    assert TimeOffRequest.objects.get(pk=waiting["id"]).status == "approved"
+
+
+@time_machine.travel(NOW, tick=False)
+def test_cancelling_approved_time_off_restores_the_day_exactly_ids_included_and_tells_the_supervisor(
+    client, alice, supervisor, auto_rule
+):
+    before = list(
+        Activity.objects.filter(agent=alice, day__date=MONDAY).values_list(
+            "id", "activity_code", "start", "end"
+        )
+    )
+    approved = client.post(URL, _full()).json()
+
+    response = client.post(f"{URL}/{approved['id']}/cancel")
+
+    assert response.status_code == 200, response.content
+    assert response.json()["status"] == "cancelled"
+    after = list(
+        Activity.objects.filter(agent=alice, day__date=MONDAY).values_list(
+            "id", "activity_code", "start", "end"
+        )
+    )
+    assert after == before
+    told = Notification.objects.get(user=supervisor, kind="time_off_cancelled")
+    assert told.params["agent_name"] == alice.user.get_full_name() or alice.user.email
+    balance = client.get("/api/v1/time-off/balances").json()["balances"][0]
+    assert balance["remaining"] == 40.0
+
+
+@time_machine.travel(NOW, tick=False)
+def test_a_day_the_wfm_rewrote_since_is_restored_to_the_wfms_copy(client, alice, auto_rule):
+    approved = client.post(URL, _full()).json()
+    shift(alice, MONDAY, ("PHONE", "10:00", "18:00"))  # the sync brings a new copy of the day
+
+    client.post(f"{URL}/{approved['id']}/cancel")
+
+    assert _day(alice, MONDAY) == [("PHONE", "10:00", "18:00")]
+
+
+def test_begun_time_off_cannot_be_cancelled_but_a_part_of_today_still_ahead_can(
+    client, alice, auto_rule, logged_in
+):
+    with time_machine.travel(NOW, tick=False):
+        whole = client.post(URL, _full()).json()
+        part = client.post(URL, _partial(TUESDAY, "15:00", "17:30")).json()
+
+    with time_machine.travel(local(alice, MONDAY, "07:00"), tick=False):
+        refused = logged_in(alice).post(f"{URL}/{whole['id']}/cancel")
+    with time_machine.travel(local(alice, TUESDAY, "14:00"), tick=False):
+        allowed = logged_in(alice).post(f"{URL}/{part['id']}/cancel")
+
+    assert (refused.status_code, refused.json()["code"]) == (409, "cannot_cancel_past")
+    assert allowed.status_code == 200, allowed.content
+    assert _day(alice, TUESDAY)[-1] == ("PHONE", "12:30", "17:30")
+
+
+@time_machine.travel(NOW, tick=False)
+def test_a_pending_request_is_withdrawn_and_a_withdrawn_one_cannot_be_cancelled(client):
+    pending = client.post(URL, _full()).json()
+
+    first = client.post(f"{URL}/{pending['id']}/cancel")
+    second = client.post(f"{URL}/{pending['id']}/cancel")
+
+    assert first.json()["status"] == "withdrawn"
+    assert (second.status_code, second.json()["code"]) == (409, "not_cancellable")
+
+
+@time_machine.travel(NOW, tick=False)
+def test_the_preview_says_what_would_happen_and_writes_nothing(client, org, auto_rule):
+    TimeOffLimit.objects.create(organization=org, date=TUESDAY, capacity=0)
+
+    approve = client.post(f"{URL}/preview", _full())
+    waitlist = client.post(f"{URL}/preview", _full(TUESDAY, TUESDAY))
+    refused = client.post(f"{URL}/preview", _partial(start="13:00", end="13:15"))
+
+    assert approve.status_code == 200, approve.content
+    assert approve.json() == {
+        "days": [{"date": "2026-12-07", "hours": 8.0}],
+        "hours": 8.0,
+        "balance_after": 32.0,
+        "outcome": "auto_approve",
+        "reasons": ["Approved automatically."],
+    }
+    assert waitlist.json()["outcome"] == "waitlisted"
+    assert waitlist.json()["reasons"] == ["the limit of 2026-12-08 is reached"]
+    assert refused.json()["code"] == "duration_out_of_range"
+    assert not TimeOffRequest.objects.exists()
+
+
+@time_machine.travel(NOW, tick=False)
+def test_the_overview_is_a_months_requests_newest_first_with_filters(client, auto_rule):
+    first = client.post(URL, _full()).json()
+    second = client.post(URL, _partial(TUESDAY)).json()
+    january = client.post(URL, _full(dt.date(2027, 1, 4), dt.date(2027, 1, 4))).json()
+
+    december = client.get(URL, {"month": "2026-12"}).json()["results"]
+    partial_only = client.get(URL, {"month": "2026-12", "kind": "partial_day"}).json()["results"]
+    by_default = client.get(URL).json()["results"]
+    approved_january = client.get(URL, {"month": "2027-01", "status": "approved,pending"}).json()["results"]
+
+    assert [r["id"] for r in december] == [second["id"], first["id"]]
+    assert [r["id"] for r in partial_only] == [second["id"]]
+    assert [r["id"] for r in by_default] == [second["id"], first["id"]]
+    assert [r["id"] for r in approved_january] == [january["id"]]
+    assert client.get(URL, {"status": "nope"}).status_code == 400
+
+
+@time_machine.travel(NOW, tick=False)
+def test_requests_are_the_agents_own(client, alice, teammate, outsider, logged_in, auto_rule):
+    mine = client.post(URL, _full()).json()
+
+    outsider.organization.wfm_system = "cxone"
+    outsider.organization.save()
+    for other in (teammate, outsider):
+        other_client = logged_in(other)
+        for answer in (
+            other_client.get(f"{URL}/{mine['id']}"),
+            other_client.post(f"{URL}/{mine['id']}/cancel"),
+        ):
+            assert (answer.status_code, answer.json()["code"]) == (404, "not_found")
+    assert TimeOffRequest.objects.get(pk=mine["id"]).status == TimeOffStatus.APPROVED
+
+
+@time_machine.travel(NOW, tick=False)
+def test_iex_organisations_get_409_on_every_time_off_endpoint(logged_in):
+    iex = OrganizationFactory(wfm_system="iex", slug="iex-test")
+    ivo = AgentFactory(organization=iex)
+    client = logged_in(ivo)
+
+    answers = [
+        client.get(URL),
+        client.post(URL, _full()),
+        client.post(f"{URL}/preview", _full()),
+        client.get(f"{URL}/1"),
+        client.post(f"{URL}/1/cancel"),
+        client.get("/api/v1/time-off/balances"),
+    ]
+
+    assert {(a.status_code, a.json()["code"]) for a in answers} == {(409, "not_available_for_wfm_system")}
+
+
+@time_machine.travel(NOW, tick=False)
+def test_the_lapse_denies_what_began_undecided(client, alice):
+    pending = client.post(URL, _partial(MONDAY, "13:00", "15:00")).json()
+    from timeoff.services import time_off_requests_lapse
+
+    assert time_off_requests_lapse(now=local(alice, MONDAY, "13:01")) == 1
+    assert TimeOffRequest.objects.get(pk=pending["id"]).status == "denied"
+    assert Notification.objects.filter(user=alice.user, kind="time_off_denied").exists()
