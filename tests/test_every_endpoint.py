@@ -28,7 +28,7 @@ from swaps.models import Swap, SwapRecipient
 from tests.conftest import AppClient
 from tests.factories import AgentFactory
 from tests.schedules.factories import ActivityCodeFactory
-from timeoff.models import AbsenceRequest
+from timeoff.models import AbsenceRequest, TimeOffDay, TimeOffRequest
 
 pytestmark = pytest.mark.django_db
 
@@ -173,12 +173,40 @@ def _a_swap(owner: Agent) -> str:
     return str(swap.pk)
 
 
+def _a_time_off_request(owner: Agent) -> str:
+    Organization.objects.update(wfm_system=WfmSystem.CXONE)  # the routes answer 409 in IEX
+    code = ActivityCodeFactory(organization=owner.organization, code="VAC", open_for_time_off=True)
+    start = timezone.now() + dt.timedelta(days=7)
+    request = TimeOffRequest.objects.create(
+        agent=owner,
+        kind="partial_day",
+        activity_code=code,
+        start_date=start.date(),
+        end_date=start.date(),
+        start=start,
+        end=start + dt.timedelta(hours=2),
+        minutes=120,
+    )
+    TimeOffDay.objects.create(
+        request=request,
+        agent=owner,
+        organization=owner.organization,
+        date=start.date(),
+        start=start,
+        end=start + dt.timedelta(hours=2),
+        minutes=120,
+    )
+    return str(request.pk)
+
+
 OWNED_OBJECTS: dict[str, Callable[[Agent], str]] = {
     "api/v1/absence-requests/<int:absence_id>": _an_absence_request,
     "api/v1/devices/<str:token>": _a_device,
     "api/v1/notifications/<int:notification_id>": _an_acknowledged_notification,
     "api/v1/notifications/<int:notification_id>/acknowledge": _a_notification,
     "api/v1/schedule/requests/<int:request_id>": _a_schedule_request,
+    "api/v1/time-off/requests/<int:request_id>": _a_time_off_request,
+    "api/v1/time-off/requests/<int:request_id>/cancel": _a_time_off_request,
     "api/v1/swaps/<int:swap_id>": _a_swap,
     "api/v1/swaps/<int:swap_id>/accept": _a_swap,
     "api/v1/swaps/<int:swap_id>/cancel": _a_swap,
