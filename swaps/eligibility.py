@@ -7,8 +7,9 @@ taker takes the offered shift, and in a swap the requester takes the taker's shi
 skills, hours, rest and overlap rules apply to each agent with the day it would get.
 
 The shift's required skills are those of the agent the WFM scheduled on it (the WFM plans a shift
-for its agent's skills; activity codes carry none). Not checked yet: `time_off` (a shift under
-pending or approved time off), which needs the time-off requests of timeoff/."""
+for its agent's skills; activity codes carry none). A day under pending or approved time off of
+either agent (timeoff's TimeOffDay) is `time_off`: the shift given away there is the one time off
+frees, and a shift taken onto it would be worked during time off."""
 
 from __future__ import annotations
 
@@ -25,6 +26,7 @@ from em_agent.localtime import local_day_bounds
 from em_agent.models import Agent, AgentSkill
 from schedules.models import Activity, ScheduleDay
 from swaps.models import LIVE, SkillMatching, Swap, SwapKind, SwapSettings, UnequalPaidTime
+from timeoff.models import HOLDING, TimeOffDay
 
 # The stable codes, in the order a list of violations shows them.
 CODES = (
@@ -176,6 +178,7 @@ class Timeline:
     activities: list[ShiftActivity] = field(default_factory=list)
     skills: dict[int, int] = field(default_factory=dict)  # skill id -> level
     published: set[dt.date] = field(default_factory=set)
+    time_off: set[dt.date] = field(default_factory=set)  # days under pending or approved time off
 
     def day(self, agent: Agent, date: dt.date, published: bool | None = None) -> Shift:
         zone = agent.zone
@@ -267,6 +270,10 @@ class SwapCheck:
 
     def requester_violations(self) -> list[Violation]:
         found = self._shift_rules(self.offered, whose=self.requester.name)
+        if self.offered.activities and _time_off_days(
+            agent_ids=[self.requester.pk], dates=[self.offered.date]
+        ):
+            found.append(_time_off_violation(self.requester.name, self.offered.date))
         if self.count_offers:
             live = Swap.objects.filter(requester=self.requester, status__in=LIVE).count()
             if live >= self.rules.max_open_offers_per_agent:
@@ -337,6 +344,10 @@ class SwapCheck:
             agent_id__in=ids, date__in=sorted(dates), published=True
         ).values_list("agent_id", "date"):
             timelines[agent_id].published.add(date)
+        # The days either side too: a shift lands on another local date in another zone.
+        around = {date + dt.timedelta(days=offset) for date in dates for offset in (-1, 0, 1)}
+        for agent_id, date in _time_off_days(agent_ids=ids, dates=around):
+            timelines[agent_id].time_off.add(date)
         return timelines
 
     def _pair(self, taker: Agent, theirs: Timeline, mine: Timeline) -> list[Violation]:
@@ -370,6 +381,14 @@ class SwapCheck:
                 found.append(
                     Violation("has_shift", _("%(name)s already works that day.") % {"name": taker.name})
                 )
+        if taken_day in theirs.time_off:
+            found.append(_time_off_violation(taker.name, taken_day))
+        if asked is not None:
+            received = asked.start.astimezone(self.requester.zone).date()
+            if asked.date in theirs.time_off and asked.date != taken_day:
+                found.append(_time_off_violation(taker.name, asked.date))
+            if received in mine.time_off and received != offered.date:
+                found.append(_time_off_violation(self.requester.name, received))
         # The taker gets the offered shift in place of its own; the requester the asked one.
         found += self._takes(
             taker, theirs, gets=offered, gives=asked, skills_of=mine.skills, whose=taker.name
@@ -486,6 +505,23 @@ class SwapCheck:
                 )
             )
         return found
+
+
+def _time_off_days(*, agent_ids: Iterable[int], dates: Iterable[dt.date]) -> set[tuple[int, dt.date]]:
+    """(agent id, date) of the given agents' days under pending or approved time off."""
+    return set(
+        TimeOffDay.objects.filter(
+            agent_id__in=list(agent_ids), date__in=sorted(set(dates)), request__status__in=HOLDING
+        ).values_list("agent_id", "date")
+    )
+
+
+def _time_off_violation(name: str, date: dt.date) -> Violation:
+    return Violation(
+        "time_off",
+        _("%(name)s has time off on %(date)s (pending or approved).")
+        % {"name": name, "date": date.isoformat()},
+    )
 
 
 def _unique(violations: list[Violation]) -> list[Violation]:

@@ -160,7 +160,8 @@ def swap_candidates(
     pool = list(candidate_pool(requester=agent, rules=rules, include_other_teams=include_ineligible))
     results = check.evaluate(pool)
     if include_ineligible:
-        return [r for r in results if r.eligible or (agent.team_id and r.agent.team_id == agent.team_id)]
+        # The ineligible of the caller's team (of the organisation, for an agent in no team).
+        return [r for r in results if r.eligible or not agent.team_id or r.agent.team_id == agent.team_id]
     return [r for r in results if r.eligible]
 
 
