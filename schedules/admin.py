@@ -18,6 +18,7 @@ from django.http import HttpRequest
 from django.template.response import TemplateResponse
 from django.utils import timezone
 from django.utils.formats import date_format
+from django.utils.functional import Promise
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 from django.utils.timesince import timesince
@@ -78,7 +79,8 @@ class QueueStatusFilter(admin.SimpleListFilter):
     ALL = "all"
 
     def lookups(self, request, model_admin):
-        return [*RequestStatus.choices, (self.ALL, _("All"))]
+        # The queue's own statuses: time off has "cancelled" beside the shared ones.
+        return [*model_admin.model._meta.get_field("status").choices, (self.ALL, _("All"))]
 
     def _current(self) -> str:
         return self.value() or RequestStatus.PENDING
@@ -113,21 +115,175 @@ class DecisionForm(forms.Form):
         )
 
 
+class DecisionQueueAdmin(OrganizationScopedAdmin):
+    """A queue of requests a supervisor decides (schedule requests; time off in timeoff/admin.py):
+    approve and deny actions, one at a time or in bulk, with a reason asked on a page of its own,
+    each request decided by its type's service (which applies the change and tells the agent) and
+    what it refused said as a message. A subclass says how to decide one (`decide_one`) and how a
+    request reads in those messages and on that page; its pages are read-only."""
+
+    supervisor_actions = frozenset({"view", "change"})
+    actions = ["approve_selected", "deny_selected"]
+    change_form_template = "admin/schedules/schedulerequest/change_form.html"
+    decide_template: str  # the reason page, reading `decision_rows`
+    decision_titles: tuple[str | Promise, str | Promise]  # its title when approving, when denying
+    # The order the chosen requests are decided in (and listed on the reason page).
+    decision_order: tuple[str, ...] = ("pk",)
+
+    def decide_one(self, obj, *, approve: bool, actor: User, reason: str) -> None:
+        raise NotImplementedError
+
+    def decision_when(self, obj) -> str:
+        """The request's day or days, as the messages name them."""
+        raise NotImplementedError
+
+    def decision_rows(self, chosen: list) -> list[dict]:
+        """The reason page's rows (`decide_template` reads them)."""
+        raise NotImplementedError
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False  # agents make requests, through the app
+
+    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
+        # The model-level permission is the right to decide (the actions); no request is ever edited
+        # as a form, which could also overwrite a decision someone else has just taken.
+        return obj is None and super().has_change_permission(request)
+
+    def change_view(self, request: HttpRequest, object_id: str, form_url: str = "", extra_context=None):
+        extra_context = {**(extra_context or {}), "may_decide": self.has_change_permission(request)}
+        return super().change_view(request, object_id, form_url, extra_context)
+
+    # --- the decisions
+
+    @admin.action(description=_("Approve selected"), permissions=["change"])
+    def approve_selected(self, request: HttpRequest, queryset: QuerySet):
+        return self._decide(request, queryset, approve=True)
+
+    @admin.action(description=_("Deny selected"), permissions=["change"])
+    def deny_selected(self, request: HttpRequest, queryset: QuerySet):
+        return self._decide(request, queryset, approve=False)
+
+    def _chosen(self, request: HttpRequest, queryset: QuerySet) -> list:
+        """The ticked requests within the supervisor's reach, whatever the queue's filter shows now: one
+        that someone else decided meanwhile is then reported as such, not dropped without a word."""
+        ids: QuerySet | list[str]
+        if request.POST.get("select_across") == "1":
+            ids = queryset.values("pk")
+        else:
+            ids = request.POST.getlist(helpers.ACTION_CHECKBOX_NAME)
+        return list(
+            self.get_queryset(request)
+            .filter(pk__in=ids)
+            .select_related(*cast(list[str], self.list_select_related))
+            .order_by(*self.decision_order)
+        )
+
+    def _decide(self, request: HttpRequest, queryset: QuerySet, *, approve: bool):
+        chosen = self._chosen(request, queryset)
+        if not chosen:
+            self.message_user(request, gettext("No request was selected."), messages.WARNING)
+            return None
+        form = DecisionForm(request.POST if "apply" in request.POST else None, approve=approve)
+        if not form.is_valid():
+            return self._decision_page(request, chosen, form, approve=approve)
+
+        done = not_pending = 0
+        refused: ApplicationError | None = None
+        refused_count = 0
+        for chosen_request in chosen:
+            # One transaction per request (the service's): one that no longer fits fails alone.
+            try:
+                self.decide_one(
+                    chosen_request, approve=approve, actor=_actor(request), reason=form.cleaned_data["reason"]
+                )
+            except ApplicationError as error:
+                if error.code == "not_pending":
+                    not_pending += 1
+                    continue
+                if error.code == "permission_denied":
+                    # The service's own check behind the queue's scoping (which should have kept the
+                    # request out): nothing was decided, said once in the service's words.
+                    refused, refused_count = error, refused_count + 1
+                    continue
+                template = (
+                    gettext("The request of %(agent)s for %(date)s no longer fits the schedule: %(detail)s")
+                    if error.code in NO_LONGER_FITS
+                    else gettext("The request of %(agent)s for %(date)s could not be decided: %(detail)s")
+                )
+                self.message_user(
+                    request,
+                    template
+                    % {
+                        "agent": chosen_request.agent.name,
+                        "date": self.decision_when(chosen_request),
+                        "detail": _explain(error),
+                    },
+                    messages.ERROR,
+                )
+            else:
+                done += 1
+        if done:
+            text = (
+                ngettext("%(count)d request approved.", "%(count)d requests approved.", done)
+                if approve
+                else ngettext("%(count)d request denied.", "%(count)d requests denied.", done)
+            )
+            self.message_user(request, text % {"count": done}, messages.SUCCESS)
+        if not_pending:
+            self.message_user(
+                request,
+                ngettext(
+                    "%(count)d request was not pending any more: it had been decided or withdrawn.",
+                    "%(count)d requests were not pending any more: they had been decided or withdrawn.",
+                    not_pending,
+                )
+                % {"count": not_pending},
+                messages.WARNING,
+            )
+        if refused is not None:
+            self.message_user(
+                request,
+                ngettext(
+                    "%(count)d request was not decided: %(detail)s",
+                    "%(count)d requests were not decided: %(detail)s",
+                    refused_count,
+                )
+                % {"count": refused_count, "detail": refused.detail},
+                messages.ERROR,
+            )
+        return None
+
+    def _decision_page(
+        self, request: HttpRequest, chosen: list, form: DecisionForm, *, approve: bool
+    ) -> TemplateResponse:
+        context = {
+            **self.admin_site.each_context(request),
+            "title": self.decision_titles[0] if approve else self.decision_titles[1],
+            "submit_label": gettext("Approve") if approve else gettext("Deny"),
+            "opts": self.model._meta,
+            "rows": self.decision_rows(chosen),
+            "form": form,
+            "action": "approve_selected" if approve else "deny_selected",
+            "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
+        }
+        return TemplateResponse(request, self.decide_template, context)
+
+
 @admin.register(ScheduleRequest)
-class ScheduleRequestAdmin(OrganizationScopedAdmin):
+class ScheduleRequestAdmin(DecisionQueueAdmin):
     """The supervisor's queue. A request is decided only through the approve and deny actions (the
     services, which apply the change and tell the agent); its page is read-only."""
 
     organization_path = "agent__organization"
-    supervisor_actions = frozenset({"view", "change"})
     list_display = ["agent", "action", "day", "code", "local_times", "status", "reason", "age"]
     list_filter = [QueueStatusFilter, "action", "date", "agent__team"]
     search_fields = ["agent__name", "agent__user__email"]
     list_select_related = ["agent__user", "activity_code", "activity__activity_code"]
     # The soonest day first: it is the one that can no longer wait.
     ordering = ["date", "created_at"]
-    actions = ["approve_selected", "deny_selected"]
-    change_form_template = "admin/schedules/schedulerequest/change_form.html"
+    decision_order = ("date", "pk")
+    decide_template = "admin/schedules/schedulerequest/decide.html"
+    decision_titles = (_("Approve schedule requests"), _("Deny schedule requests"))
     fieldsets = [
         (None, {"fields": ["agent", "action", "day", "code", "local_times", "comment", "created_at"]}),
         (
@@ -152,18 +308,6 @@ class ScheduleRequestAdmin(OrganizationScopedAdmin):
         "change",
         "day_schedule",
     ]
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False  # agents make requests, through the app
-
-    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
-        # The model-level permission is the right to decide (the actions); no request is ever edited
-        # as a form, which could also overwrite a decision someone else has just taken.
-        return obj is None and super().has_change_permission(request)
-
-    def change_view(self, request: HttpRequest, object_id: str, form_url: str = "", extra_context=None):
-        extra_context = {**(extra_context or {}), "may_decide": self.has_change_permission(request)}
-        return super().change_view(request, object_id, form_url, extra_context)
 
     # --- columns and fields
 
@@ -267,127 +411,18 @@ class ScheduleRequestAdmin(OrganizationScopedAdmin):
 
     # --- the decisions
 
-    @admin.action(description=_("Approve selected"), permissions=["change"])
-    def approve_selected(self, request: HttpRequest, queryset: QuerySet):
-        return self._decide(request, queryset, approve=True)
-
-    @admin.action(description=_("Deny selected"), permissions=["change"])
-    def deny_selected(self, request: HttpRequest, queryset: QuerySet):
-        return self._decide(request, queryset, approve=False)
-
-    def _chosen(self, request: HttpRequest, queryset: QuerySet) -> list[ScheduleRequest]:
-        """The ticked requests within the supervisor's reach, whatever the queue's filter shows now: one
-        that someone else decided meanwhile is then reported as such, not dropped without a word."""
-        ids: QuerySet | list[str]
-        if request.POST.get("select_across") == "1":
-            ids = queryset.values("pk")
-        else:
-            ids = request.POST.getlist(helpers.ACTION_CHECKBOX_NAME)
-        return list(
-            self.get_queryset(request)
-            .filter(pk__in=ids)
-            .select_related("agent__user", "activity_code", "activity__activity_code")
-            .order_by("date", "pk")
-        )
-
-    def _decide(self, request: HttpRequest, queryset: QuerySet, *, approve: bool):
-        chosen = self._chosen(request, queryset)
-        if not chosen:
-            self.message_user(request, gettext("No request was selected."), messages.WARNING)
-            return None
-        form = DecisionForm(request.POST if "apply" in request.POST else None, approve=approve)
-        if not form.is_valid():
-            return self._decision_page(request, chosen, form, approve=approve)
-
+    def decide_one(self, obj: ScheduleRequest, *, approve: bool, actor: User, reason: str) -> None:
         decide = schedule_request_approve if approve else schedule_request_deny
-        done = not_pending = 0
-        refused: ApplicationError | None = None
-        refused_count = 0
-        for schedule_request in chosen:
-            # One transaction per request (the service's): one that no longer fits fails alone.
-            try:
-                decide(
-                    request_id=schedule_request.pk, actor=_actor(request), reason=form.cleaned_data["reason"]
-                )
-            except ApplicationError as error:
-                if error.code == "not_pending":
-                    not_pending += 1
-                    continue
-                if error.code == "permission_denied":
-                    # The service's own check behind the queue's scoping (which should have kept the
-                    # request out): nothing was decided, said once in the service's words.
-                    refused, refused_count = error, refused_count + 1
-                    continue
-                template = (
-                    gettext("The request of %(agent)s for %(date)s no longer fits the schedule: %(detail)s")
-                    if error.code in NO_LONGER_FITS
-                    else gettext("The request of %(agent)s for %(date)s could not be decided: %(detail)s")
-                )
-                self.message_user(
-                    request,
-                    template
-                    % {
-                        "agent": schedule_request.agent.name,
-                        "date": date_format(schedule_request.date),
-                        "detail": _explain(error),
-                    },
-                    messages.ERROR,
-                )
-            else:
-                done += 1
-        if done:
-            text = (
-                ngettext("%(count)d request approved.", "%(count)d requests approved.", done)
-                if approve
-                else ngettext("%(count)d request denied.", "%(count)d requests denied.", done)
-            )
-            self.message_user(request, text % {"count": done}, messages.SUCCESS)
-        if not_pending:
-            self.message_user(
-                request,
-                ngettext(
-                    "%(count)d request was not pending any more: it had been decided or withdrawn.",
-                    "%(count)d requests were not pending any more: they had been decided or withdrawn.",
-                    not_pending,
-                )
-                % {"count": not_pending},
-                messages.WARNING,
-            )
-        if refused is not None:
-            self.message_user(
-                request,
-                ngettext(
-                    "%(count)d request was not decided: %(detail)s",
-                    "%(count)d requests were not decided: %(detail)s",
-                    refused_count,
-                )
-                % {"count": refused_count, "detail": refused.detail},
-                messages.ERROR,
-            )
-        return None
+        decide(request_id=obj.pk, actor=actor, reason=reason)
 
-    def _decision_page(
-        self, request: HttpRequest, chosen: list[ScheduleRequest], form: DecisionForm, *, approve: bool
-    ) -> TemplateResponse:
-        context = {
-            **self.admin_site.each_context(request),
-            "title": gettext("Approve schedule requests") if approve else gettext("Deny schedule requests"),
-            "submit_label": gettext("Approve") if approve else gettext("Deny"),
-            "opts": self.model._meta,
-            "rows": [
-                {
-                    "request": r,
-                    "day": self.day(r),
-                    "code": self.code(r),
-                    "times": self.local_times(r),
-                }
-                for r in chosen
-            ],
-            "form": form,
-            "action": "approve_selected" if approve else "deny_selected",
-            "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
-        }
-        return TemplateResponse(request, "admin/schedules/schedulerequest/decide.html", context)
+    def decision_when(self, obj: ScheduleRequest) -> str:
+        return date_format(obj.date)
+
+    def decision_rows(self, chosen: list) -> list[dict]:
+        return [
+            {"request": r, "day": self.day(r), "code": self.code(r), "times": self.local_times(r)}
+            for r in chosen
+        ]
 
 
 # --- the agents' days ----------------------------------------------------------------------------
