@@ -1,11 +1,13 @@
 """The async FCM transport (FCM_TRANSPORT=async): the same gateway as push.FcmGateway, with the HTTP
-work done by aiohttp on one event loop per process instead of firebase-admin's synchronous stack.
+work done on one event loop per process (notifications.push_http1's keep-alive HTTP/1.1 client)
+instead of firebase-admin's synchronous stack.
 
 firebase-admin keeps what it is good at: the credential and its access token (refreshed before it
 expires, one token for the whole chunk), the `Message` model and its JSON encoding, and the error
 types an FCM answer maps to. Only the requests are ours: a chunk's messages go out concurrently over
 a bounded pool of keep-alive connections, each retried as firebase-admin's own transport would retry
 it (push._FCM_RETRY), and every answer is turned into the same PushResult as push.FcmGateway's.
+(The first version sent them with aiohttp's client; push_http1 says why it no longer does.)
 
 It reaches into three private helpers of firebase-admin 7.7.0 (pinned in pyproject.toml):
 `_MessagingService.encode_message` (the body), `_MessagingService._build_fcm_error_httpx` and
@@ -23,12 +25,12 @@ import json
 import logging
 import os
 import random
+import ssl
 import threading
 import time
 from collections.abc import Sequence
 from typing import NamedTuple
 
-import aiohttp
 import firebase_admin
 import google.auth.exceptions
 import google.auth.transport.requests
@@ -45,6 +47,7 @@ from notifications.push import (
     _fcm_message,
     _result_for_error,
 )
+from notifications.push_http1 import Http1Pool, HttpError
 
 logger = logging.getLogger(__name__)
 
@@ -82,7 +85,8 @@ class ChunkDeadlineError(Exception):
 
 
 class AsyncFcmGateway:
-    """Sends through aiohttp, `chunk_size` (<= 500) messages concurrently at a time."""
+    """Sends `chunk_size` (<= 500) messages concurrently at a time, over at most `connections`
+    keep-alive connections."""
 
     def __init__(
         self,
@@ -92,6 +96,7 @@ class AsyncFcmGateway:
         chunk_size: int = MAX_CHUNK,
         connections: int = CONNECTIONS,
         chunk_deadline: float = CHUNK_DEADLINE_SECONDS,
+        ssl_context: ssl.SSLContext | None = None,
     ):
         if not 1 <= chunk_size <= MAX_CHUNK:
             raise ValueError(f"chunk_size must be between 1 and {MAX_CHUNK}")
@@ -99,6 +104,7 @@ class AsyncFcmGateway:
         self.chunk_size = chunk_size
         self.connections = connections
         self.chunk_deadline = chunk_deadline
+        self._ssl_context = ssl_context  # None: the CA bundle requests (and so the SDK) uses
         self.timeout = float(app.options.get("httpTimeout", HTTP_TIMEOUT_SECONDS))
         service = messaging._get_messaging_service(app)
         if send_url:
@@ -122,7 +128,7 @@ class AsyncFcmGateway:
         self._proxy = proxies.get(self.send_url.split(":", 1)[0]) or proxies.get("all") or None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
-        self._session: aiohttp.ClientSession | None = None
+        self._pool: Http1Pool | None = None
         self._pid = 0
         self._loop_lock = threading.Lock()
 
@@ -143,12 +149,12 @@ class AsyncFcmGateway:
     def close(self) -> None:
         """Closes the connections and stops the loop (reset_gateway; a fresh one starts on use)."""
         with self._loop_lock:
-            loop, session, thread = self._loop, self._session, self._thread
-            self._loop = self._session = self._thread = None
+            loop, pool, thread = self._loop, self._pool, self._thread
+            self._loop = self._pool = self._thread = None
             if loop is None or thread is None or self._pid != os.getpid():
                 return
-            if session is not None:
-                asyncio.run_coroutine_threadsafe(session.close(), loop).result(timeout=10)
+            if pool is not None:
+                asyncio.run_coroutine_threadsafe(_close_pool(pool), loop).result(timeout=10)
             loop.call_soon_threadsafe(loop.stop)
             thread.join(timeout=10)
             loop.close()
@@ -233,7 +239,7 @@ class AsyncFcmGateway:
                 error, google.auth.exceptions.GoogleAuthError | requests.exceptions.RequestException
             ):
                 return exceptions.UnavailableError(f"Cannot get an access token: {error!r}", cause=error)
-            if isinstance(error, aiohttp.ClientError | OSError):
+            if isinstance(error, OSError):  # HttpError included
                 return exceptions.UnavailableError(
                     f"Failed to establish a connection: {error!r}", cause=error
                 )
@@ -277,37 +283,33 @@ class AsyncFcmGateway:
                 loop = asyncio.new_event_loop()
                 thread = threading.Thread(target=loop.run_forever, name="fcm-async", daemon=True)
                 thread.start()
-                self._session = asyncio.run_coroutine_threadsafe(self._open_session(), loop).result(
-                    timeout=10
+                # No Accept, Accept-Encoding or User-Agent: FCM's answers are a few bytes of JSON,
+                # and every header is work on both ends of 100,000 requests.
+                self._pool = Http1Pool(
+                    self.send_url,
+                    headers=self._headers,
+                    connect_timeout=self.timeout,
+                    proxy=self._proxy,
+                    ssl_context=self._ssl_context,
                 )
                 self._loop, self._thread, self._pid = loop, thread, os.getpid()
             return self._loop
 
-    async def _open_session(self) -> aiohttp.ClientSession:
-        connector = aiohttp.TCPConnector(limit=self.connections, keepalive_timeout=60)
-        timeout = aiohttp.ClientTimeout(total=None, sock_connect=self.timeout, sock_read=self.timeout)
-        # No Accept, Accept-Encoding or User-Agent of aiohttp's own: FCM's answers are a few bytes of
-        # JSON, and every header is work on both ends of 100,000 requests.
-        return aiohttp.ClientSession(
-            connector=connector,
-            timeout=timeout,
-            headers=self._headers,
-            skip_auto_headers=("Accept", "Accept-Encoding", "User-Agent"),
-            auto_decompress=False,
-        )
-
     async def _chunk(self, bodies: list[bytes], token: str, seconds: float) -> list[Answer]:
         answers: list[Answer | None] = [None] * len(bodies)
-        headers = {"Authorization": f"Bearer {token}"}
+        authorization = f"Bearer {token}"
         position = iter(range(len(bodies)))
-        session = self._session
-        if session is None:  # closed by reset_gateway() meanwhile
-            return [Answer(None, error=aiohttp.ClientConnectionError("the gateway was closed"))] * len(bodies)
+        pool = self._pool
+        if pool is None:  # closed by reset_gateway() meanwhile
+            return [Answer(None, error=HttpError("the gateway was closed"))] * len(bodies)
 
         async def one_connection() -> None:
-            # A fixed number of senders taking the next message: no task and no pool waiter per message.
+            # A fixed number of senders taking the next message: no task per message, and never more
+            # requests at a time than the pool's connections.
             for index in position:
-                answers[index] = await self._post(session, bodies[index], headers)
+                answers[index] = await self._post(
+                    pool, pool.request_bytes(bodies[index], authorization=authorization)
+                )
 
         senders = [asyncio.ensure_future(one_connection()) for _ in range(min(self.connections, len(bodies)))]
         _done, pending = await asyncio.wait(senders, timeout=seconds)
@@ -324,27 +326,39 @@ class AsyncFcmGateway:
         late = ChunkDeadlineError(f"{self.chunk_deadline:.0f} s")
         return [answer if answer is not None else Answer(None, error=late) for answer in answers]
 
-    async def _post(self, session: aiohttp.ClientSession, body: bytes, headers: dict[str, str]) -> Answer:
+    async def _post(self, pool: Http1Pool, request: bytes) -> Answer:
         status_retries = error_retries = 0
         while True:
             try:
-                async with session.post(
-                    self.send_url, data=body, headers=headers, proxy=self._proxy
-                ) as response:
-                    payload = await response.read()
-            except (aiohttp.ClientError, TimeoutError) as error:
+                connection = await pool.acquire()
+            except (OSError, TimeoutError) as error:  # refused, unreachable, TLS, or no connect in time
                 if error_retries >= ERROR_RETRIES:
                     return Answer(None, error=error)
                 error_retries += 1
                 await asyncio.sleep(_backoff(status_retries + error_retries))
                 continue
-            if response.status in RETRY_STATUSES and status_retries < STATUS_RETRIES:
+            try:
+                answer = await connection.request(request, timeout=self.timeout)
+            except (OSError, TimeoutError) as error:  # cut, reset, unreadable, or no answer in time
+                if error_retries >= ERROR_RETRIES:
+                    return Answer(None, error=error)
+                error_retries += 1
+                await asyncio.sleep(_backoff(status_retries + error_retries))
+                continue
+            finally:
+                pool.release(connection)
+            if answer.status in RETRY_STATUSES and status_retries < STATUS_RETRIES:
                 status_retries += 1
                 await asyncio.sleep(_backoff(status_retries + error_retries))
                 continue
-            if response.status < 300:
-                return Answer(response.status, payload)
-            return Answer(response.status, payload, tuple(response.headers.items()))
+            if answer.status < 300:
+                return Answer(answer.status, answer.body)
+            return Answer(answer.status, answer.body, answer.headers)
+
+
+async def _close_pool(pool: Http1Pool) -> None:
+    pool.close()
+    await asyncio.sleep(0)  # the transports' connection_lost callbacks run: their sockets close
 
 
 def _backoff(retries: int) -> float:

@@ -20,7 +20,7 @@ Access tokens: `POST /token` hands out `fake-access-token-<n>`; `revoke_tokens()
 401 UNAUTHENTICATED, as FCM does for an expired or revoked one. Any other bearer token is accepted.
 
 In tests: `with FakeFcm() as fcm:` runs it in a background thread; `fcm.send_url` is what the client
-is pointed at. Standalone (for the benchmark): `python -m tests.notifications.fake_fcm --port N`,
+is pointed at; `FakeFcm(ssl_context=...)` serves HTTPS (`tls_contexts` makes a certificate for it). Standalone (for the benchmark): `python -m tests.notifications.fake_fcm --port N`,
 with `GET /stats` for the counts and `POST /reset` to forget them.
 
 `POST /token` answers the OAuth token request of a service account whose `token_uri` points here, so
@@ -31,8 +31,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import datetime as dt
+import ipaddress
 import json
 import re
+import ssl
 import threading
 import uuid
 from collections import Counter
@@ -42,8 +45,10 @@ from typing import Any
 
 import google.auth.credentials
 from aiohttp import web
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.x509.oid import NameOID
 from firebase_admin import credentials
 
 PROJECT_ID = "test"
@@ -73,9 +78,12 @@ def _error(http_status: int, status: str, message: str, fcm_code: str | None = N
 
 
 class FakeFcm:
-    def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
+    def __init__(
+        self, host: str = "127.0.0.1", port: int = 0, ssl_context: ssl.SSLContext | None = None
+    ) -> None:
         self.host = host
         self.port = port
+        self.ssl_context = ssl_context
         self.requests: Counter[str] = Counter()  # every request that reached us, per token
         self.accepted: list[Accepted] = []
         self.token_requests = 0
@@ -97,7 +105,7 @@ class FakeFcm:
 
     @property
     def base_url(self) -> str:
-        return f"http://{self.host}:{self.port}"
+        return f"{'https' if self.ssl_context else 'http'}://{self.host}:{self.port}"
 
     @property
     def send_url(self) -> str:
@@ -289,7 +297,7 @@ class FakeFcm:
         self._runner = web.AppRunner(self.make_app(), access_log=None)
         await self._runner.setup()
         # A backlog above send_each's burst of 500 connects, so none waits for a SYN retransmit.
-        site = web.TCPSite(self._runner, self.host, self.port, backlog=2048)
+        site = web.TCPSite(self._runner, self.host, self.port, backlog=2048, ssl_context=self.ssl_context)
         await site.start()
         self.port = self._runner.addresses[0][1]
 
@@ -357,6 +365,38 @@ class StubCredential(credentials.Base):
 
     def get_credential(self) -> google.auth.credentials.Credentials:
         return self._credential
+
+
+def tls_contexts(directory: Path, host: str = "127.0.0.1") -> tuple[ssl.SSLContext, ssl.SSLContext]:
+    """(server, client) contexts: a self-signed certificate for `host`, and a client that trusts only it."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, host)])
+    now = dt.datetime.now(dt.UTC)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_after(now + dt.timedelta(days=1))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address(host))]), critical=False
+        )
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    cert_path, key_path = directory / "fake-fcm.crt", directory / "fake-fcm.key"
+    cert_path.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+    )
+    server = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server.load_cert_chain(cert_path, key_path)
+    client = ssl.create_default_context(cafile=str(cert_path))
+    return server, client
 
 
 def write_service_account(path: Path, *, token_uri: str, project_id: str = PROJECT_ID) -> Path:

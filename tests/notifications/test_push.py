@@ -1,5 +1,6 @@
 """The push gateway with the real firebase-admin client against a fake FCM on loopback, through
-both transports (FCM_TRANSPORT): firebase-admin's `send_each` ("sdk") and aiohttp ("async")."""
+both transports (FCM_TRANSPORT): firebase-admin's `send_each` ("sdk") and the asyncio HTTP/1.1 one
+("async", notifications.push_http1)."""
 
 import datetime as dt
 import logging

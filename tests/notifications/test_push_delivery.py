@@ -1,5 +1,5 @@
 """Push delivery from the outbox through the real firebase-admin client to the local fake FCM, by
-each transport (FCM_TRANSPORT: "sdk", firebase-admin's send_each; "async", aiohttp)."""
+each transport (FCM_TRANSPORT: "sdk", firebase-admin's send_each; "async", asyncio HTTP/1.1)."""
 
 import datetime as dt
 import time
