@@ -86,6 +86,8 @@ def activity_code_specs(*, wfm_system: str) -> list[CodeSpec]:
             open_for_absence=iex,
         ),
         CodeSpec("SICK", "Sick", ActivityCategory.ABSENCE, "#C62828", open_for_absence=iex),
+        # Earned by the organisation's accrual rule (timeoff/demo.py): the WFM exports no balance of it.
+        CodeSpec("COMP", "Time in lieu", ActivityCategory.TIME_OFF, "#8D6E63", open_for_time_off=not iex),
         CodeSpec(
             "PERSONAL",
             "Personal",

@@ -480,3 +480,20 @@ def test_the_lapse_denies_what_began_undecided(client, alice):
     assert time_off_requests_lapse(now=local(alice, MONDAY, "13:01")) == 1
     assert TimeOffRequest.objects.get(pk=pending["id"]).status == "denied"
     assert Notification.objects.filter(user=alice.user, kind="time_off_denied").exists()
+
+
+def test_the_demo_has_time_off_rules_limits_an_accrual_rule_and_one_waitlisted_request(settings, tmp_path):
+    from django.core.management import call_command
+
+    settings.WFM_DEMO_EXPORT_DIR = str(tmp_path)
+    with time_machine.travel(dt.datetime(2026, 12, 3, 8, 0, tzinfo=dt.UTC), tick=False):
+        call_command("seed_demo", "--password", "demo-pass-2026", stdout=open("/dev/null", "w"))  # noqa: SIM115
+        call_command("seed_demo", "--password", "demo-pass-2026", stdout=open("/dev/null", "w"))  # noqa: SIM115
+
+    waitlisted = TimeOffRequest.objects.get(substatus="waitlisted")
+    assert waitlisted.agent.user.email == "anna@contoso.demo"
+    assert TimeOffRequest.objects.filter(status="approved", start_date=waitlisted.start_date).count() == 1
+    assert TimeOffRequest.objects.count() == 2  # the second seed added nothing
+    comp = TimeOffPolicy.objects.get(organization=waitlisted.agent.organization, activity_code__code="COMP")
+    assert comp.accrual_hours_per_month == Decimal(4)
+    assert TimeOffLimit.objects.filter(organization=waitlisted.agent.organization, date__isnull=True).exists()

@@ -22,6 +22,7 @@ from schedules.models import ActivityCode
 from sync.demo import ORGANIZATIONS, DemoOrganization, demo_export_write
 from sync.models import RunStatus, SourceKind, SyncRun, WfmSource
 from sync.services import wfm_sync
+from timeoff.demo import demo_time_off_upsert
 
 DEFAULT_PASSWORD = "demo-pass-2026"  # noqa: S105  (demo accounts only; --password to change)
 SUPERUSER_EMAIL = "admin@em-agent.demo"
@@ -77,6 +78,15 @@ class Command(BaseCommand):
                 logins[org.pk] = self._agents(spec, org, password, now)
             if self._fed(org) - fed_before:
                 runs[org.pk].append(self._sync(org, now))
+        # Time-off rules, limits and balances' policies on top of what the WFM sent; the first
+        # organisation's first agent gets a waitlisted request to look at.
+        for index, (spec, org) in enumerate(zip(ORGANIZATIONS, organizations, strict=True)):
+            first = Agent.objects.filter(organization=org, user__email=spec.agents[0].email).first()
+            demo_time_off_upsert(
+                organization=org,
+                today=timezone.localdate(now, zoneinfo.ZoneInfo(org.default_timezone)),
+                waitlisted_for=first if index == 0 else None,
+            )
         for org in organizations:
             rows.extend(logins[org.pk])
         self._print(rows, password)
