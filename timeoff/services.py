@@ -9,7 +9,6 @@ limits), the schedule's days (the schedule service)."""
 from __future__ import annotations
 
 import datetime as dt
-import zoneinfo
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -120,6 +119,7 @@ def _ask(
     start_time: dt.time | None,
     end_time: dt.time | None,
     now: dt.datetime,
+    interval_day: RequestedDay | None = None,
 ) -> Ask:
     wfm_feature_require(organization=agent.organization, feature="time_off")
     code = _time_off_code(agent=agent, code=activity_code)
@@ -142,6 +142,10 @@ def _ask(
             end_date=end_date,
             default_minutes=timeoff_settings_for(agent.organization).default_minutes(),
         )
+    elif interval_day is not None:
+        # Consecutive offered intervals (timeoff.intervals, which checked them): instants, so the
+        # repeated hour of a DST change is unambiguous, and as short as one interval.
+        days = [interval_day]
     else:
         if date is None or start_time is None or end_time is None:
             missing = next(
@@ -325,10 +329,14 @@ def time_off_request_create(
     end_time: dt.time | None = None,
     comment: str = "",
     from_intervals: bool = False,
+    interval_day: RequestedDay | None = None,
+    decide: Callable[[RequestFacts, Verdict], Verdict] | None = None,
 ) -> TimeOffRequest:
     """Records the request and its days, then lets the engine decide: approved at once (the schedule
     changed in this transaction), declined, left to a supervisor, or waitlisted when only a full
-    limit stands in the way and the rule allows it."""
+    limit stands in the way and the rule allows it. Interval self-service (timeoff.intervals) gives
+    the partial day itself (`interval_day`) and `decide`, which turns the engine's verdict into the
+    one the chosen intervals' type promised."""
     now = timezone.now()
     ask = _ask(
         agent=agent,
@@ -340,6 +348,7 @@ def time_off_request_create(
         start_time=start_time,
         end_time=end_time,
         now=now,
+        interval_day=interval_day,
     )
     # The agent's row: its balance and its requests are decided one at a time (two requests for the
     # last hours never both get them). NO KEY: rows that only refer to the agent do not wait.
@@ -384,7 +393,10 @@ def time_off_request_create(
             for day in ask.days
         ]
     )
-    verdict = approval_evaluate(facts=_facts(ask, balance=balance, exclude_request=request.pk), now=now)
+    facts = _facts(ask, balance=balance, exclude_request=request.pk)
+    verdict = approval_evaluate(facts=facts, now=now)
+    if decide is not None:
+        verdict = decide(facts, verdict)
     if _waitlists(verdict):
         _waitlist(request, verdict, now=now)
     else:
@@ -402,58 +414,38 @@ def _waitlist(request: TimeOffRequest, verdict: Verdict, *, now: dt.datetime) ->
 # --- the decision: the lifecycle every request type shares ----------------------------------------
 
 
-def time_off_day_activities(
-    *,
-    kind: str,
-    activity_code_id: int,
-    date: dt.date,
-    start: dt.datetime,
-    end: dt.datetime,
-    minutes: int,
-    current: Sequence[ActivitySpec],
-    zone: zoneinfo.ZoneInfo,
-    day_start: Callable[[], dt.time],
-) -> list[ActivitySpec] | None:
-    """A day's activities (`current`, in order of start) with the time off in them; None: the day
-    stays as it is. A whole day: its activities become one time-off activity over the span they
-    took (a day is the agent's shift, not the 23 to 25 hours of the calendar: the neighbouring
-    days' night shifts stay as they are); a day without activities (not published yet) gets it from
-    the organisation's day start (`day_start`, asked only then) for the `minutes` it counts; a day
-    off (0 minutes) stays as it is. Part of a day: [start, end) carved out of the day and filled
-    with the time off. Shared by an approval and the sync, which lays approved time off over the
-    days the WFM sends (issue 11, point 3)."""
-    time_off = ActivitySpec(
-        activity_code_id=activity_code_id, start=start, end=end, source=ActivitySource.TIME_OFF
-    )
-    if kind == TimeOffKind.PARTIAL_DAY:
-        return sorted([*day_carve(current, start=start, end=end), time_off], key=lambda s: s.start)
-    if current:
-        first = min(spec.start for spec in current)
-        last = min(max(spec.end for spec in current), first + MAX_ACTIVITY_LENGTH)
-    elif minutes:
-        first = local_datetime(date, day_start(), zone)
-        last = first + dt.timedelta(minutes=minutes)
-    else:
-        return None
-    return [time_off._replace(start=first, end=last)]
-
-
 def _plan_for(request: TimeOffRequest, day: TimeOffDay, current: list[Activity]) -> DayPlan | None:
-    """The day with the time off in it (see time_off_day_activities)."""
-    activities = time_off_day_activities(
-        kind=request.kind,
+    """The day with the time off in it. A whole day: its activities become one time-off activity
+    over the span they took (a day is the agent's shift, not the 23 to 25 hours of the calendar:
+    the neighbouring days' night shifts stay as they are); a day without activities (not published
+    yet) gets it from the organisation's day start for the hours it counts; a day off (0 hours)
+    stays as it is. Part of a day: that span carved out of the day and filled with the time off."""
+    specs = activity_specs(sorted(current, key=lambda activity: activity.start))
+    time_off = ActivitySpec(
         activity_code_id=request.activity_code_id,
-        date=day.date,
         start=day.start,
         end=day.end,
-        minutes=day.minutes,
-        current=activity_specs(sorted(current, key=lambda activity: activity.start)),
-        zone=request.agent.zone,
-        day_start=lambda: timeoff_settings_for(request.agent.organization).day_start,
+        source=ActivitySource.TIME_OFF,
     )
-    if activities is None:
+    if request.kind == TimeOffKind.PARTIAL_DAY:
+        return DayPlan(
+            agent=request.agent,
+            date=day.date,
+            activities=sorted(
+                [*day_carve(specs, start=day.start, end=day.end), time_off], key=lambda s: s.start
+            ),
+        )
+    if specs:
+        start = min(spec.start for spec in specs)
+        end = min(max(spec.end for spec in specs), start + MAX_ACTIVITY_LENGTH)
+    elif day.minutes:
+        start = local_datetime(
+            day.date, timeoff_settings_for(request.agent.organization).day_start, request.agent.zone
+        )
+        end = start + dt.timedelta(minutes=day.minutes)
+    else:
         return None
-    return DayPlan(agent=request.agent, date=day.date, activities=activities)
+    return DayPlan(agent=request.agent, date=day.date, activities=[time_off._replace(start=start, end=end)])
 
 
 def _apply(request: TimeOffRequest, actor: User | None) -> None:
