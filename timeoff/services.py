@@ -9,6 +9,7 @@ limits), the schedule's days (the schedule service)."""
 from __future__ import annotations
 
 import datetime as dt
+import zoneinfo
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -414,38 +415,58 @@ def _waitlist(request: TimeOffRequest, verdict: Verdict, *, now: dt.datetime) ->
 # --- the decision: the lifecycle every request type shares ----------------------------------------
 
 
-def _plan_for(request: TimeOffRequest, day: TimeOffDay, current: list[Activity]) -> DayPlan | None:
-    """The day with the time off in it. A whole day: its activities become one time-off activity
-    over the span they took (a day is the agent's shift, not the 23 to 25 hours of the calendar:
-    the neighbouring days' night shifts stay as they are); a day without activities (not published
-    yet) gets it from the organisation's day start for the hours it counts; a day off (0 hours)
-    stays as it is. Part of a day: that span carved out of the day and filled with the time off."""
-    specs = activity_specs(sorted(current, key=lambda activity: activity.start))
+def time_off_day_activities(
+    *,
+    kind: str,
+    activity_code_id: int,
+    date: dt.date,
+    start: dt.datetime,
+    end: dt.datetime,
+    minutes: int,
+    current: Sequence[ActivitySpec],
+    zone: zoneinfo.ZoneInfo,
+    day_start: Callable[[], dt.time],
+) -> list[ActivitySpec] | None:
+    """A day's activities (`current`, in order of start) with the time off in them; None: the day
+    stays as it is. A whole day: its activities become one time-off activity over the span they
+    took (a day is the agent's shift, not the 23 to 25 hours of the calendar: the neighbouring
+    days' night shifts stay as they are); a day without activities (not published yet) gets it from
+    the organisation's day start (`day_start`, asked only then) for the `minutes` it counts; a day
+    off (0 minutes) stays as it is. Part of a day: [start, end) carved out of the day and filled
+    with the time off. Shared by an approval and the sync, which lays approved time off over the
+    days the WFM sends (issue 11, point 3)."""
     time_off = ActivitySpec(
-        activity_code_id=request.activity_code_id,
-        start=day.start,
-        end=day.end,
-        source=ActivitySource.TIME_OFF,
+        activity_code_id=activity_code_id, start=start, end=end, source=ActivitySource.TIME_OFF
     )
-    if request.kind == TimeOffKind.PARTIAL_DAY:
-        return DayPlan(
-            agent=request.agent,
-            date=day.date,
-            activities=sorted(
-                [*day_carve(specs, start=day.start, end=day.end), time_off], key=lambda s: s.start
-            ),
-        )
-    if specs:
-        start = min(spec.start for spec in specs)
-        end = min(max(spec.end for spec in specs), start + MAX_ACTIVITY_LENGTH)
-    elif day.minutes:
-        start = local_datetime(
-            day.date, timeoff_settings_for(request.agent.organization).day_start, request.agent.zone
-        )
-        end = start + dt.timedelta(minutes=day.minutes)
+    if kind == TimeOffKind.PARTIAL_DAY:
+        return sorted([*day_carve(current, start=start, end=end), time_off], key=lambda s: s.start)
+    if current:
+        first = min(spec.start for spec in current)
+        last = min(max(spec.end for spec in current), first + MAX_ACTIVITY_LENGTH)
+    elif minutes:
+        first = local_datetime(date, day_start(), zone)
+        last = first + dt.timedelta(minutes=minutes)
     else:
         return None
-    return DayPlan(agent=request.agent, date=day.date, activities=[time_off._replace(start=start, end=end)])
+    return [time_off._replace(start=first, end=last)]
+
+
+def _plan_for(request: TimeOffRequest, day: TimeOffDay, current: list[Activity]) -> DayPlan | None:
+    """The day with the time off in it (see time_off_day_activities)."""
+    activities = time_off_day_activities(
+        kind=request.kind,
+        activity_code_id=request.activity_code_id,
+        date=day.date,
+        start=day.start,
+        end=day.end,
+        minutes=day.minutes,
+        current=activity_specs(sorted(current, key=lambda activity: activity.start)),
+        zone=request.agent.zone,
+        day_start=lambda: timeoff_settings_for(request.agent.organization).day_start,
+    )
+    if activities is None:
+        return None
+    return DayPlan(agent=request.agent, date=day.date, activities=activities)
 
 
 def _apply(request: TimeOffRequest, actor: User | None) -> None:
