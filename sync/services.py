@@ -37,6 +37,7 @@ from schedules.services import DayPlan, schedule_days_apply, schedule_days_lock
 from sync import rows
 from sync.connectors import ConnectorError, WfmConnector, check_format, connector_for, read_schedule_days
 from sync.models import IssueKind, NightlySync, RunStatus, SyncIssue, SyncRun, WfmSource
+from sync.time_off import schedule_days_apply_over_time_off, time_off_requests_lock
 from timeoff.feed import (
     EarnedBalance,
     IntervalStaffing,
@@ -819,6 +820,9 @@ def _write(batch: _Batch, issues: _Issues, copy_at: dt.datetime | None) -> None:
     # A day changed here while this run was reading (a request approved meanwhile) is newer than
     # the WFM's copy too: looked for again under the days' locks, so none slips in before the write.
     keys = [(agent.pk, day.date) for agent, day, _hash in batch]
+    # Approved time off on these days is laid over what the WFM sends (issue 11, point 3); its
+    # requests are locked before the days, in the order a cancellation takes them.
+    time_off = time_off_requests_lock(keys=keys)
     schedule_days_lock(keys=keys)
     late = _local_changes_since(batch[0][0].organization_id, copy_at, keys=keys)
     for agent, day, _hash in batch:
@@ -832,7 +836,13 @@ def _write(batch: _Batch, issues: _Issues, copy_at: dt.datetime | None) -> None:
         for agent, day, content_hash in batch
         if (agent.pk, day.date) not in late
     ]
-    result = schedule_days_apply(plans=plans, source=ActivitySource.WFM, reason="WFM sync")
+    if time_off:
+        overlaid = schedule_days_apply_over_time_off(plans=plans, request_ids=time_off, reason="WFM sync")
+        result = overlaid.result
+        if overlaid.laid or overlaid.recounted:
+            issues.counts.update(days_time_off_laid=overlaid.laid, time_off_days_recounted=overlaid.recounted)
+    else:
+        result = schedule_days_apply(plans=plans, source=ActivitySource.WFM, reason="WFM sync")
     # A day whose row changed but whose content did not (only its stored hash is refreshed) counts
     # as unchanged: days_changed + days_unchanged are the days the run fed.
     issues.counts.update(
