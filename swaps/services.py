@@ -32,7 +32,7 @@ from schedules.decisions import (
 )
 from schedules.diff import ActivitySpec, DayPlan
 from schedules.models import Activity, ActivitySource, RequestType, RuleAction
-from schedules.services import schedule_days_apply, schedule_days_lock
+from schedules.services import activity_specs, schedule_days_apply, schedule_days_lock
 from swaps.eligibility import Shift, SwapCheck, Violation, candidate_pool, shift_of
 from swaps.models import (
     LIVE,
@@ -327,41 +327,53 @@ def _ensure_unchanged(swap: Swap) -> tuple[Shift, Shift | None]:
     return offered, asked
 
 
-def _exchange(swap: Swap, actor: User | None) -> None:
-    """The lifecycle's apply: both days exchanged in one call of the schedule service (one change
-    group, both agents told of their changed days)."""
-    if swap.taker is None:
-        raise ValueError(f"swap {swap.pk} has no taker")
-    schedule_days_lock(keys=_keys(swap))
-    offered, asked = _ensure_unchanged(swap)
+def swap_exchange_plans(*, swap: Swap, offered: Shift, asked: Shift | None) -> list[DayPlan]:
+    """Every day the exchange writes, as it would become from the days as they are now: each agent
+    loses its shift and gets the other's (a give-away: the taker only gets). Writes nothing (the
+    admin shows these beside the days as they are)."""
+    taker = _taker(swap)
     gone = {a.id for a in offered.activities} | ({a.id for a in asked.activities} if asked else set())
     incoming: dict[tuple[int, dt.date], list[ActivitySpec]] = {}
-    for spec in _moved(swap.offered_shift, swap.taker):
-        incoming.setdefault((swap.taker.pk, spec.start.astimezone(swap.taker.zone).date()), []).append(spec)
+    for spec in _moved(swap.offered_shift, taker):
+        incoming.setdefault((taker.pk, spec.start.astimezone(taker.zone).date()), []).append(spec)
     if asked is not None and swap.taker_shift:
         for spec in _moved(swap.taker_shift, swap.requester):
             key = (swap.requester.pk, spec.start.astimezone(swap.requester.zone).date())
             incoming.setdefault(key, []).append(spec)
-    agents = {swap.requester.pk: swap.requester, swap.taker.pk: swap.taker}
+    agents = {swap.requester.pk: swap.requester, taker.pk: taker}
+    keys = _keys(swap)
+    current: dict[tuple[int, dt.date], list[ActivitySpec]] = {key: [] for key in keys}
+    for activity in Activity.objects.filter(
+        agent_id__in=list(agents), day__date__in={date for _agent, date in keys}
+    ).order_by("start"):
+        key = (activity.agent_id, activity.start.astimezone(agents[activity.agent_id].zone).date())
+        if key in current and activity.pk not in gone:
+            current[key].append(activity_specs([activity])[0])
     plans = []
-    for agent_id, date in _keys(swap):
-        kept = [
-            ActivitySpec(a.activity_code_id, a.start, a.end, a.note, a.source, a.pk)
-            for a in Activity.objects.filter(agent_id=agent_id, day__date=date).order_by("start")
-            if a.pk not in gone
-        ]
-        arriving = incoming.get((agent_id, date), [])
+    for key in keys:
+        arriving = incoming.get(key, [])
         plans.append(
             DayPlan(
-                agent=agents[agent_id],
-                date=date,
-                activities=sorted(kept + arriving, key=lambda spec: spec.start),
+                agent=agents[key[0]],
+                date=key[1],
+                activities=sorted(current[key] + arriving, key=lambda spec: spec.start),
                 # A published shift stays published on the day it lands on.
                 published=True if arriving else None,
             )
         )
+    return plans
+
+
+def _exchange(swap: Swap, actor: User | None) -> None:
+    """The lifecycle's apply: both days exchanged in one call of the schedule service (one change
+    group, both agents told of their changed days), read under the days' locks."""
+    schedule_days_lock(keys=_keys(swap))
+    offered, asked = _ensure_unchanged(swap)
     result = schedule_days_apply(
-        plans=plans, source=ActivitySource.SWAP, actor=actor, reason=f"swap {swap.pk}"
+        plans=swap_exchange_plans(swap=swap, offered=offered, asked=asked),
+        source=ActivitySource.SWAP,
+        actor=actor,
+        reason=f"swap {swap.pk}",
     )
     swap.change_group = result.group
     swap.closed_at = timezone.now()
