@@ -164,15 +164,16 @@ class AsyncFcmGateway:
     def _send_chunk(self, chunk: Sequence[PushMessage]) -> list[PushResult]:
         results: list[PushResult | None] = [None] * len(chunk)
         bodies: list[tuple[int, bytes]] = []
+        encoder = BodyEncoder()
         for index, message in enumerate(chunk):
             try:
-                encoded = messaging._MessagingService.encode_message(_fcm_message(message))
+                body = encoder.body(message)
             except ValueError as exc:  # as send_each: a message the SDK refuses fails alone
                 results[index] = PushResult(
                     message.token, PushOutcome.FAILED, error=f"invalid message: {exc}"
                 )
                 continue
-            bodies.append((index, json.dumps({"message": encoded}, separators=(",", ":")).encode()))
+            bodies.append((index, body))
         for (index, _body), answer in zip(
             bodies, self._answers([body for _index, body in bodies]), strict=True
         ):
@@ -359,6 +360,85 @@ class AsyncFcmGateway:
 async def _close_pool(pool: Http1Pool) -> None:
     pool.close()
     await asyncio.sleep(0)  # the transports' connection_lost callbacks run: their sockets close
+
+
+def encode_body(message: PushMessage) -> bytes:
+    """The request body firebase-admin's encoder makes of one message."""
+    encoded = messaging._MessagingService.encode_message(_fcm_message(message))
+    return json.dumps({"message": encoded}, separators=(",", ":")).encode()
+
+
+# Stand-ins for what differs from message to message of one text; each must appear in the encoded
+# template exactly as often as the message has it (the token once, the id once, the collapse key in
+# android and apns), else that text is encoded message by message.
+_TOKEN_STAND_IN = "\x00em-agent-token\x00"  # noqa: S105  (not a secret: a placeholder)
+_NOTIFICATION_ID_STAND_IN = -8_406_927_315_570_118_642
+_COLLAPSE_KEY_STAND_IN = "\x00em-agent-collapse-key\x00"
+
+
+class BodyEncoder:
+    """Request bodies of one chunk, firebase-admin's encoder run once per distinct text instead of
+    once per message (a fifth of the worker's CPU per message): a fan-out's messages differ only in
+    their token, notification id and collapse key, which are spliced into the encoded template as
+    the JSON strings the encoder itself would have written (tests/notifications/test_push.py compares
+    the bodies byte for byte with encode_body's)."""
+
+    def __init__(self) -> None:
+        self._templates: dict[tuple[object, ...], list[bytes | int] | None] = {}
+
+    def body(self, message: PushMessage) -> bytes:
+        if not message.token or not message.collapse_key:
+            return encode_body(message)  # the encoder's own refusal, or its own handling
+        key = (message.title, message.body, tuple(message.data.items()))
+        try:
+            template = self._templates[key]
+        except KeyError:
+            template = self._templates[key] = _template(message)
+        if template is None:
+            return encode_body(message)
+        values = (
+            json.dumps(message.token).encode(),
+            b'"%d"' % message.notification_id,
+            json.dumps(message.collapse_key).encode(),
+        )
+        return b"".join(values[part] if isinstance(part, int) else part for part in template)
+
+
+def _template(message: PushMessage) -> list[bytes | int] | None:
+    """The encoded body of `message`'s text as literal pieces and slots (0 token, 1 notification id,
+    2 collapse key); None when the stand-ins do not come out exactly as often as they go in."""
+    probe = PushMessage(
+        token=_TOKEN_STAND_IN,
+        notification_id=_NOTIFICATION_ID_STAND_IN,
+        title=message.title,
+        body=message.body,
+        data=message.data,
+        collapse_key=_COLLAPSE_KEY_STAND_IN,
+    )
+    encoded = encode_body(probe)  # a text the SDK refuses raises here, as it would for the message
+    stand_ins = [
+        (json.dumps(_TOKEN_STAND_IN).encode(), 0, 1),
+        (b'"%d"' % _NOTIFICATION_ID_STAND_IN, 1, 1),
+        (json.dumps(_COLLAPSE_KEY_STAND_IN).encode(), 2, 2),
+    ]
+    found: list[tuple[int, int, int]] = []  # (position, length, slot)
+    for text, slot, expected in stand_ins:
+        if encoded.count(text) != expected:
+            return None
+        position = -1
+        for _ in range(expected):
+            position = encoded.index(text, position + 1)
+            found.append((position, len(text), slot))
+    found.sort()
+    template: list[bytes | int] = []
+    end = 0
+    for position, length, slot in found:
+        if position < end:
+            return None  # overlapping stand-ins: cannot happen with these, but never guess
+        template += [encoded[end:position], slot]
+        end = position + length
+    template.append(encoded[end:])
+    return template
 
 
 def _backoff(retries: int) -> float:

@@ -3,6 +3,7 @@ both transports (FCM_TRANSPORT): firebase-admin's `send_each` ("sdk") and the as
 ("async", notifications.push_http1)."""
 
 import datetime as dt
+import json
 import logging
 import math
 import socket
@@ -514,3 +515,52 @@ def test_reset_closes_the_async_transport(settings, fresh_gateway, fcm, tmp_path
 
     assert not thread.is_alive()
     assert push.get_gateway() is not gateway
+
+
+def test_the_async_bodies_are_the_sdks_encoding_byte_for_byte_encoded_once_per_text(monkeypatch):
+    calls = []
+    real_encode = messaging._MessagingService.encode_message
+    monkeypatch.setattr(
+        messaging._MessagingService,
+        "encode_message",
+        staticmethod(lambda message: calls.append(message.token) or real_encode(message)),
+    )
+    texts = [
+        ("Planning gewijzigd", 'Je "planning" \\ is aangepast: één dienst', {"date": "2026-12-04"}),
+        ("Swap", "Offer from Zoë 🙂", {"swap_id": "7", "kind": "swap_offered"}),
+        # The stand-ins themselves in a text: that text is encoded message by message.
+        ("-8406927315570118642", "x", {"note": "\x00em-agent-token\x00"}),
+    ]
+    tokens = ["plain:APA91b-_", 'quo"te\\back', "ünï\u2028code", "\x00em-agent-collapse-key\x00"]
+    messages = [
+        PushMessage(token, n, title, body, data, f"n{n}" if n % 3 else f'c"{n}\\')
+        for n, (token, (title, body, data)) in enumerate(
+            (token, text) for text in texts for token in tokens for _ in range(5)
+        )
+    ]
+    expected = [push_async.encode_body(m) for m in messages]
+    for body, m in zip(expected, messages, strict=True):  # encode_body is the SDK's encoding
+        assert json.loads(body) == {"message": real_encode(push._fcm_message(m))}
+    calls.clear()
+    encoder = push_async.BodyEncoder()
+
+    bodies = [encoder.body(m) for m in messages]
+
+    assert bodies == expected
+    per_message = len(tokens) * 5  # the third text: each message encoded whole
+    assert len(calls) == 2 + 1 + per_message
+
+
+def test_a_message_the_sdk_refuses_is_refused_by_the_async_encoder_too():
+    encoder = push_async.BodyEncoder()
+    good = PushMessage("device-a", 1, "T", "B", {"kind": "x"}, "n1")
+    encoder.body(good)
+
+    for bad in (
+        PushMessage("", 2, "T", "B", {"kind": "x"}, "n2"),  # no token
+        PushMessage("device-b", 3, "T", "B", {"kind": 3}, "n3"),  # type: ignore[dict-item]  # not a string
+    ):
+        with pytest.raises(ValueError):
+            push_async.encode_body(bad)
+        with pytest.raises(ValueError):
+            encoder.body(bad)
