@@ -33,36 +33,48 @@ import datetime as dt
 import json
 import os
 import random
-import signal
-import subprocess
 import sys
-import tempfile
 import time
-import urllib.error
-import urllib.request
-from collections import Counter
-from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import quote
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.fanout import (  # noqa: E402  (after the path)
+from bench._common import (  # noqa: E402  (after the path)
+    PASSWORD,
+    Run,
+    Session,
+    Target,
+    add_server_arguments,
+    closed_loop,
+    fetch,
+    fixed_rate,
+    goals_failed,
+    guarded_main,
+    gunicorn_argv,
+    loadavg,
+    log_in,
+    measured,
+    picker,
+    print_cpu,
+    print_goals,
+    runs_json,
+    server_env,
+    verdict,
+    wait_ready,
+)
+from bench.fanout import (  # noqa: E402
     Children,
-    cpu_by_group,
-    cpu_snapshot,
     free_port,
     log,
-    machine_busy,
     prepare_database,
     start_profiler,
     stop_profiler,
 )
 
 DB_NAME = "em_agent_schedbench"
-LOGIN_URL = "/_allauth/app/v1/auth/login"
-PASSWORD = "correct-horse-battery"  # noqa: S105  (the bench agents' own)
+SLUG = "schedbench"
 # The window of the seed, in days from the agent's today (as the demo and the WFM sync hold it).
 FIRST_DAY = -7
 DAYS = 42
@@ -100,11 +112,6 @@ def parse_args() -> argparse.Namespace:
         help="the saturation runs alternate real / bare in this many slices (each at least 2.5 s)",
     )
     parser.add_argument(
-        "--workers", type=int, default=3, help="gunicorn workers (production: WEB_CONCURRENCY=3)"
-    )
-    parser.add_argument("--worker-class", default="sync", help="gunicorn worker class (production: sync)")
-    parser.add_argument("--threads", type=int, default=1, help="threads per worker (gthread)")
-    parser.add_argument(
         "--batch", type=int, default=200, help="agents written at a time (per schedule_days_apply call)"
     )
     parser.add_argument(
@@ -113,13 +120,7 @@ def parse_args() -> argparse.Namespace:
         help="write the schedules through schedule_days_apply (slow: see bench/README.md), not with COPY",
     )
     parser.add_argument("--warmup", type=float, default=3.0, help="seconds of unmeasured requests first")
-    parser.add_argument(
-        "--timeout", type=float, default=10.0, help="seconds before a request counts as failed"
-    )
     parser.add_argument("--seed", type=int, default=1, help="of the random choice of agents")
-    parser.add_argument("--db-name", default=DB_NAME)
-    parser.add_argument("--redis-db", type=int, default=10)
-    parser.add_argument("--port", type=int, default=0, help="gunicorn's port (default: a free one)")
     parser.add_argument(
         "--profile",
         metavar="FILE",
@@ -127,13 +128,13 @@ def parse_args() -> argparse.Namespace:
     )
     parser.add_argument("--profile-gil", action="store_true", help="with --profile: only GIL-holding samples")
     parser.add_argument("--py-spy", default=None, help="py-spy binary (default: on PATH or /tmp/pyspy)")
-    parser.add_argument("--json", metavar="FILE", help="also write the summary as JSON to FILE")
     parser.add_argument(
         "--whatif",
         default="",
         metavar="CHANGES",
         help="NOT the project as it is: gunicorn serves bench/schedule_whatif.py's patched code (usercache)",
     )
+    add_server_arguments(parser, db_name=DB_NAME, redis_db=10)
     args = parser.parse_args()
     if args.sessions is None:
         # A login costs ~0.1 s here (allauth, the session in the database and Redis): set-up stays short.
@@ -149,7 +150,9 @@ def parse_args() -> argparse.Namespace:
 # --- data ----------------------------------------------------------------------------------------
 
 
-def seed(*, agents: int, batch: int, service: bool) -> dict[str, object]:
+def seed(
+    *, agents: int, batch: int, service: bool, slug: str = SLUG, name: str = "Schedule bench"
+) -> dict[str, object]:
     """One organisation, `agents` activated agents in Amsterdam, six weeks of published days each (the
     demo's shifts, see schedules/demo.py). With `service`, written by `schedule_days_apply` as the WFM
     sync writes them (journal included, no notifications), `batch` agents a call; else the same rows
@@ -166,11 +169,11 @@ def seed(*, agents: int, batch: int, service: bool) -> dict[str, object]:
     # One hash for all (see log_in): hashing 2,000 times is not the point.
     password = make_password(PASSWORD)
     org = Organization.objects.create(
-        name="Schedule bench", slug="schedbench", mfa_required=False, default_timezone="Europe/Amsterdam"
+        name=name, slug=slug, mfa_required=False, default_timezone="Europe/Amsterdam"
     )
     codes = demo_activity_codes_upsert(organization=org)
     users = User.objects.bulk_create(
-        [User(email=f"agent{i}@schedbench.example", password=password) for i in range(agents)],
+        [User(email=f"agent{i}@{slug}.example", password=password) for i in range(agents)],
         batch_size=5000,
     )
     rows = Agent.objects.bulk_create(
@@ -295,264 +298,21 @@ def copy_days(plans: list, *, now: dt.datetime) -> None:
         )
 
 
-@dataclass
-class Session:
-    agent_id: int
-    token: str
-    start: dt.date  # the agent's current month, in its zone
-    end: dt.date
-    zone: str  # the bare view's: the endpoint has it from the logged-in agent
-
-
-def log_in(*, count: int) -> list[Session]:
-    """The app's login (allauth headless, client "app") for the first `count` agents, in this process:
-    the same view, database and Redis as the server, so the tokens are live there."""
-    from django.test import Client
-    from django.utils import timezone
-
-    from em_agent.models import Agent
-
-    sessions = []
-    client = Client(HTTP_HOST="127.0.0.1")  # one: each new one loads the middleware (WhiteNoise scans)
-    agents = Agent.objects.filter(organization__slug="schedbench").select_related("user").order_by("pk")
-    for n, agent in enumerate(agents[:count]):
-        client.cookies.clear()
-        response = client.post(
-            LOGIN_URL,
-            {"email": agent.user.email, "password": PASSWORD},
-            content_type="application/json",
-            # An address each: allauth limits logins per address (30 a minute).
-            REMOTE_ADDR=f"10.{n >> 16 & 255}.{n >> 8 & 255}.{n & 255}",
-        )
-        if response.status_code != 200:
-            raise RuntimeError(
-                f"login of {agent.user.email}: {response.status_code} {response.content[:300]!r}"
-            )
-        today = timezone.localdate(timezone.now(), agent.zone)
-        first = today.replace(day=1)
-        last = (first + dt.timedelta(days=32)).replace(day=1) - dt.timedelta(days=1)
-        sessions.append(
-            Session(agent.pk, response.json()["meta"]["session_token"], first, last, agent.timezone)
-        )
-    return sessions
-
-
-def sessions_active_since(epoch: float) -> int:
-    """Pool sessions whose activity stamp was written after `epoch`: the middleware's touches."""
-    from django.contrib.sessions.backends.cached_db import SessionStore
-    from django.contrib.sessions.models import Session as SessionRow
-
-    from em_agent.sessions import LAST_ACTIVITY_AT
-
-    store = SessionStore()
-    return sum(
-        1
-        for data in SessionRow.objects.values_list("session_data", flat=True)
-        if store.decode(data).get(LAST_ACTIVITY_AT, 0) > epoch
-    )
-
-
 # --- HTTP ----------------------------------------------------------------------------------------
-
-
-def fetch(url: str, headers: dict[str, str] | None = None, timeout: float = 10.0) -> tuple[int, bytes]:
-    request = urllib.request.Request(url, headers=headers or {})  # noqa: S310  (our server on loopback)
-    try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310
-            return response.status, response.read()
-    except urllib.error.HTTPError as exc:
-        return exc.code, exc.read()
-
-
-def wait_ready(base: str, server: subprocess.Popen, log_path: Path, timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            if fetch(f"{base}/health/live", timeout=2)[0] == 200:
-                return
-        except OSError:
-            pass
-        if server.poll() is not None or time.monotonic() > deadline:
-            raise RuntimeError(f"gunicorn did not start: see {log_path}")
-        time.sleep(0.2)
-
-
-Target = tuple[str, dict[str, str]]
 
 
 def real_targets(base: str, sessions: list[Session]) -> list[Target]:
     return [
-        (f"{base}/api/v1/schedule?start={s.start}&end={s.end}", {"X-Session-Token": s.token})
+        Target(f"{base}/api/v1/schedule?start={s.start}&end={s.end}", {"X-Session-Token": s.token})
         for s in sessions
     ]
 
 
 def bare_targets(base: str, sessions: list[Session]) -> list[Target]:
     return [
-        (f"{base}/bench/bare/{s.agent_id}?start={s.start}&end={s.end}&zone={quote(s.zone)}", {})
+        Target(f"{base}/bench/bare/{s.agent_id}?start={s.start}&end={s.end}&zone={quote(s.zone)}", {})
         for s in sessions
     ]
-
-
-@dataclass
-class Run:
-    name: str
-    latencies: list[float] = field(default_factory=list)  # seconds, of the successful requests
-    errors: Counter = field(default_factory=Counter)
-    seconds: float = 0.0
-    max_send_lag: float = 0.0  # how late the client itself sent a request (fixed rate)
-    cpu: dict[str, float] = field(default_factory=dict)
-    machine_busy: float = 0.0
-    loadavg: str = ""
-    sessions_touched: int = 0
-
-    @property
-    def ok(self) -> int:
-        return len(self.latencies)
-
-    @property
-    def failed(self) -> int:
-        return sum(self.errors.values())
-
-    @property
-    def per_second(self) -> float:
-        return self.ok / self.seconds if self.seconds else 0.0
-
-    def server_cpu_ms(self) -> float:
-        """CPU of the server side (gunicorn, its PostgreSQL backends, Redis) per successful request."""
-        used = sum(self.cpu.get(name, 0.0) for name in ("gunicorn", "postgres (bench db)", "redis"))
-        return 1000 * used / self.ok if self.ok else float("nan")
-
-    def absorb(self, part: Run) -> None:
-        """Adds a slice of the same load (the saturation runs alternate in slices)."""
-        busy = self.machine_busy * self.seconds + part.machine_busy * part.seconds
-        self.latencies.extend(part.latencies)
-        self.errors.update(part.errors)
-        self.seconds += part.seconds
-        self.machine_busy = busy / self.seconds if self.seconds else 0.0
-        for name, seconds in part.cpu.items():
-            self.cpu[name] = self.cpu.get(name, 0.0) + seconds
-        first = self.loadavg.split(" -> ")[0] if self.loadavg else part.loadavg.split(" -> ")[0]
-        self.loadavg = f"{first} -> {part.loadavg.split(' -> ')[-1]}"
-        self.sessions_touched = part.sessions_touched
-
-    def ms(self, quantile: float) -> float:
-        """Nearest-rank percentile, in milliseconds."""
-        if not self.latencies:
-            return float("nan")
-        ordered = sorted(self.latencies)
-        rank = max(0, min(len(ordered) - 1, -(-len(ordered) * quantile // 1) - 1))
-        return ordered[int(rank)] * 1000
-
-
-async def _get(session, target: Target, run: Run, since: float) -> None:
-    import aiohttp
-
-    url, headers = target
-    loop = asyncio.get_running_loop()
-    try:
-        async with session.get(url, headers=headers) as response:
-            await response.read()
-            if response.status == 200:
-                run.latencies.append(loop.time() - since)
-            else:
-                run.errors[f"HTTP {response.status}"] += 1
-    except (aiohttp.ClientError, TimeoutError) as exc:
-        run.errors[type(exc).__name__] += 1
-
-
-async def fixed_rate(
-    run: Run, targets: list[Target], *, rate: float, duration: float, timeout: float, rng
-) -> None:
-    """Open loop: request i is due at start + i / rate whatever happened to the others; its latency
-    runs from when it was due, so time spent queueing (in the client or the server) counts."""
-    import aiohttp
-
-    loop = asyncio.get_running_loop()
-    connector = aiohttp.TCPConnector(limit=0)
-    async with aiohttp.ClientSession(
-        connector=connector, timeout=aiohttp.ClientTimeout(total=timeout)
-    ) as session:
-        tasks = []
-        start = loop.time()
-        for i in range(int(rate * duration)):
-            due = start + i / rate
-            delay = due - loop.time()
-            if delay > 0:
-                await asyncio.sleep(delay)
-            run.max_send_lag = max(run.max_send_lag, loop.time() - due)
-            tasks.append(asyncio.create_task(_get(session, rng.choice(targets), run, due)))
-        await asyncio.gather(*tasks)
-        run.seconds = loop.time() - start
-
-
-async def closed_loop(
-    run: Run, targets: list[Target], *, concurrency: int, duration: float, timeout: float, rng
-) -> None:
-    """N connections, each sending its next request as soon as the last one is answered."""
-    import aiohttp
-
-    loop = asyncio.get_running_loop()
-    connector = aiohttp.TCPConnector(limit=concurrency)
-    async with aiohttp.ClientSession(
-        connector=connector, timeout=aiohttp.ClientTimeout(total=timeout)
-    ) as session:
-        start = loop.time()
-        stop = start + duration
-
-        async def one_connection() -> None:
-            while loop.time() < stop:
-                await _get(session, rng.choice(targets), run, loop.time())
-
-        await asyncio.gather(*[one_connection() for _ in range(concurrency)])
-        run.seconds = loop.time() - start
-
-
-def loadavg() -> str:
-    with open("/proc/loadavg") as file:
-        return " ".join(file.read().split()[:3])
-
-
-def backends_of(db_name: str) -> list[int]:
-    """PostgreSQL's processes serving `db_name` (their title names the database): other engineers'
-    test databases live on the same server."""
-    pids = []
-    for entry in os.listdir("/proc"):
-        try:
-            with open(f"/proc/{entry}/cmdline", "rb") as cmdline:
-                title = cmdline.read()
-        except OSError:
-            continue
-        if title.startswith(b"postgres: ") and f" {db_name} ".encode() in title:
-            pids.append(int(entry))
-    return pids
-
-
-def measured(run: Run, coroutine, *, server: subprocess.Popen, db_name: str, sessions_since: float) -> Run:
-    """Runs the load, with the CPU seconds of every party over the same window."""
-    run.loadavg = loadavg()
-    me = os.getpid()
-    before, busy_before = cpu_snapshot(), machine_busy()
-    asyncio.run(coroutine)
-    after, busy_after = cpu_snapshot(), machine_busy()
-    run.cpu = cpu_by_group(
-        before, after, {"gunicorn": [server.pid], "postgres (bench db)": backends_of(db_name)}
-    )
-    run.cpu["postgres (others)"] = run.cpu.pop("postgres", 0.0)
-    run.cpu["client (this process)"] = after[me][1] - before[me][1]
-    busy = busy_after[0] - busy_before[0]
-    run.cpu["everything else"] = max(0.0, busy - sum(run.cpu.values()))
-    run.machine_busy = busy / (busy_after[1] - busy_before[1]) * 100
-    run.loadavg += f" -> {loadavg()}"
-    run.sessions_touched = sessions_active_since(sessions_since)
-    errors = f", errors {dict(run.errors)}" if run.errors else ""
-    log(
-        f"{run.name}: {run.ok:,} ok in {run.seconds:.1f}s ({run.per_second:,.1f}/s), p50 {run.ms(0.5):.1f} ms, "
-        f"p99 {run.ms(0.99):.1f} ms, max {run.ms(1.0):.1f} ms{errors}; CPU s "
-        + ", ".join(f"{k} {v:.1f}" for k, v in run.cpu.items())
-        + f"; machine {run.machine_busy:.0f}% busy, load {run.loadavg}"
-    )
-    return run
 
 
 # --- the run -------------------------------------------------------------------------------------
@@ -560,69 +320,29 @@ def measured(run: Run, coroutine, *, server: subprocess.Popen, db_name: str, ses
 
 def main() -> int:
     args = parse_args()
-    workdir = Path(tempfile.mkdtemp(prefix="schedule-api-"))
-    children = Children()
-    profiler: list[subprocess.Popen] = []
-
-    def on_signal(signum, _frame):
-        raise KeyboardInterrupt(f"signal {signum}")
-
-    signal.signal(signal.SIGINT, on_signal)  # also when started in the background (SIGINT ignored)
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGHUP, on_signal)
-    try:
-        return run(args, workdir, children, profiler)
-    except KeyboardInterrupt as exc:
-        log(f"interrupted ({exc or 'Ctrl-C'}): stopping everything")
-        return 130
-    finally:
-        for proc in profiler:
-            stop_profiler(proc)
-        children.stop_all()
-        log(f"processes stopped; logs in {workdir}")
+    return guarded_main(
+        "schedule-api-", lambda workdir, children, profiler: run(args, workdir, children, profiler)
+    )
 
 
 def run(args: argparse.Namespace, workdir: Path, children: Children, profiler: list) -> int:
     port = args.port or free_port()
     base = f"http://127.0.0.1:{port}"
     redis_url = f"redis://127.0.0.1:6379/{args.redis_db}"
-    env = {
-        key: value for key, value in os.environ.items() if key not in ("PRODUCTION", "DJANGO_SETTINGS_MODULE")
-    }
-    env.update(
-        {
-            "DJANGO_SETTINGS_MODULE": "bench.bare_settings",
-            "DATABASE_URL": f"postgres://postgres@127.0.0.1:5432/{args.db_name}",
-            "REDIS_URL": redis_url,
-            "CELERY_BROKER_URL": redis_url,
-            "CACHE_KEY_PREFIX": "schedbench",
-            "ALLOWED_HOSTS": "127.0.0.1,localhost",
-            "DEBUG": "0",
-            "CONN_MAX_AGE": "60",  # production's default (settings: 60 when PRODUCTION)
-            "PYTHONUNBUFFERED": "1",
-            "BENCH_WHATIF": args.whatif,
-        }
+    env = server_env(
+        settings_module="bench.bare_settings",
+        db_name=args.db_name,
+        redis_url=redis_url,
+        cache_prefix="schedbench",
+        BENCH_WHATIF=args.whatif,
     )
-    gunicorn = [
-        sys.executable,
-        "-m",
-        "gunicorn",
-        "bench.schedule_whatif:application" if args.whatif else "em_agent.wsgi:application",
-        "--bind",
-        f"127.0.0.1:{port}",
-        "--workers",
-        str(args.workers),
-        "--worker-class",
-        args.worker_class,
-        "--threads",
-        str(args.threads),
-        # As the Dockerfile's CMD: heartbeats on tmpfs, no control socket, access log on stdout.
-        "--worker-tmp-dir",
-        "/dev/shm",  # noqa: S108
-        "--no-control-socket",
-        "--access-logfile",
-        "-",
-    ]
+    gunicorn = gunicorn_argv(
+        application="bench.schedule_whatif:application" if args.whatif else "em_agent.wsgi:application",
+        port=port,
+        workers=args.workers,
+        worker_class=args.worker_class,
+        threads=args.threads,
+    )
     config = {
         "agents": args.agents,
         "sessions": args.sessions,
@@ -674,7 +394,7 @@ def run(args: argparse.Namespace, workdir: Path, children: Children, profiler: l
 
         # 4. Sessions.
         started = time.perf_counter()
-        sessions = log_in(count=args.sessions)
+        sessions = log_in(count=args.sessions, slug=SLUG)
         logged_in_at = time.time()
         log(f"logged {len(sessions):,} agents in in {time.perf_counter() - started:.1f}s")
 
@@ -709,11 +429,10 @@ def run(args: argparse.Namespace, workdir: Path, children: Children, profiler: l
         asyncio.run(
             closed_loop(
                 warm,
-                targets,
+                picker(targets, rng),
                 concurrency=2 * args.workers,
                 duration=args.warmup / 2,
                 timeout=timeout,
-                rng=rng,
             )
         )
     log(f"warm-up: {warm.ok:,} requests, errors {dict(warm.errors)}")
@@ -726,7 +445,11 @@ def run(args: argparse.Namespace, workdir: Path, children: Children, profiler: l
         measured(
             single,
             closed_loop(
-                single, real, concurrency=1, duration=min(5.0, args.duration / 2), timeout=timeout, rng=rng
+                single,
+                picker(real, rng),
+                concurrency=1,
+                duration=min(5.0, args.duration / 2),
+                timeout=timeout,
             ),
             server=server,
             db_name=args.db_name,
@@ -737,7 +460,7 @@ def run(args: argparse.Namespace, workdir: Path, children: Children, profiler: l
     runs.append(
         measured(
             rate_run,
-            fixed_rate(rate_run, real, rate=args.rate, duration=args.duration, timeout=timeout, rng=rng),
+            fixed_rate(rate_run, picker(real, rng), rate=args.rate, duration=args.duration, timeout=timeout),
             server=server,
             db_name=args.db_name,
             sessions_since=logged_in_at,
@@ -756,11 +479,10 @@ def run(args: argparse.Namespace, workdir: Path, children: Children, profiler: l
                 part,
                 closed_loop(
                     part,
-                    targets,
+                    picker(targets, rng),
                     concurrency=args.concurrency,
                     duration=args.saturation_duration / rounds,
                     timeout=timeout,
-                    rng=rng,
                 ),
                 server=server,
                 db_name=args.db_name,
@@ -795,9 +517,6 @@ PARTIES = (
 def report(
     args, config: dict, runs: list[Run], saturated: dict[str, Run], *, checks: dict[str, bool], shape: str
 ) -> int:
-    def verdict(ok: bool) -> str:
-        return "PASS" if ok else "FAIL"
-
     single, rate_run = runs[0], runs[1]
     real, bare = saturated["real endpoint"], saturated["bare view"]
     ratio = real.per_second / bare.per_second if bare.per_second else 0.0
@@ -858,22 +577,8 @@ def report(
         print(
             f"   WHAT-IF run: gunicorn served the project's code patched by bench/schedule_whatif.py ({config['whatif']})"
         )
-    width = max(len(r[0]) for r in rows)
-    for name, value, goal, ok in rows:
-        print(f"  {name:<{width}}  {value:>13}  {goal:>9}  {ok}")
-    print()
-    print(
-        f"  {'CPU seconds over each run':<48}"
-        + "".join(f"{short:>9}" for _name, short in PARTIES)
-        + "  gunicorn ms/req  busy  load average before -> after"
-    )
-    for run_ in runs:
-        per_request = 1000 * run_.cpu.get("gunicorn", 0.0) / max(run_.ok, 1)
-        print(
-            f"  {run_.name:<48}"
-            + "".join(f"{run_.cpu.get(name, 0.0):>9.1f}" for name, _short in PARTIES)
-            + f"  {per_request:>15.2f}  {run_.machine_busy:>3.0f}%  {run_.loadavg}"
-        )
+    print_goals(rows)
+    print_cpu(runs, PARTIES)
     print(
         f"  sessions whose activity stamp the middleware had written (of {config['sessions']}), "
         "after each run: " + ", ".join(str(r.sessions_touched) for r in runs)
@@ -886,32 +591,13 @@ def report(
                     "config": config,
                     "ratio": ratio,
                     "checks": checks,
-                    "runs": [
-                        {
-                            "name": r.name,
-                            "ok": r.ok,
-                            "errors": dict(r.errors),
-                            "seconds": r.seconds,
-                            "per_second": r.per_second,
-                            "p50_ms": r.ms(0.5),
-                            "p90_ms": r.ms(0.9),
-                            "p99_ms": r.ms(0.99),
-                            "max_ms": r.ms(1.0),
-                            "cpu": r.cpu,
-                            "machine_busy": r.machine_busy,
-                            "loadavg": r.loadavg,
-                        }
-                        for r in runs
-                    ],
+                    "runs": runs_json(runs),
                 },
                 indent=2,
             )
         )
     failed = sum(r.failed for r in runs)
-    goals_failed = [name.strip() for name, _value, _goal, ok in rows if ok == "FAIL"]
-    if goals_failed:
-        print("  goals FAILED: " + "; ".join(goals_failed))
-    return 0 if failed == 0 and not goals_failed else 1
+    return 0 if failed == 0 and not goals_failed(rows) else 1
 
 
 if __name__ == "__main__":
