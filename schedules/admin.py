@@ -16,6 +16,7 @@ from django.core.exceptions import ValidationError
 from django.db.models import Count, QuerySet
 from django.http import HttpRequest
 from django.template.response import TemplateResponse
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.formats import date_format
 from django.utils.functional import Promise
@@ -152,6 +153,32 @@ class DecisionQueueAdmin(OrganizationScopedAdmin):
     def change_view(self, request: HttpRequest, object_id: str, form_url: str = "", extra_context=None):
         extra_context = {**(extra_context or {}), "may_decide": self.has_change_permission(request)}
         return super().change_view(request, object_id, form_url, extra_context)
+
+    def changelist_view(self, request: HttpRequest, extra_context=None):
+        # Each queue names what waits in the others (time off beside schedule requests), so a
+        # supervisor working through one does not miss the rest; counted in the same scoping.
+        waiting = [
+            (reverse(f"admin:{model._meta.app_label}_{model._meta.model_name}_changelist"), count, model)
+            for model, queue in self.admin_site._registry.items()
+            if isinstance(queue, DecisionQueueAdmin)
+            and queue is not self
+            and queue.has_view_permission(request)
+            and (count := queue.get_queryset(request).filter(status=RequestStatus.PENDING).count())
+        ]
+        if waiting:
+            links = format_html_join(
+                ", ",
+                '<a href="{}">{} {}</a>',
+                (
+                    (url, count, model._meta.verbose_name if count == 1 else model._meta.verbose_name_plural)
+                    for url, count, model in sorted(waiting, key=lambda item: item[0])
+                ),
+            )
+            extra_context = {
+                **(extra_context or {}),
+                "subtitle": format_html("{} {}", gettext("Also pending:"), links),
+            }
+        return super().changelist_view(request, extra_context)
 
     # --- the decisions
 
