@@ -15,8 +15,9 @@ from django.test import Client
 from em_agent.exceptions import ApplicationError
 from notifications.models import Notification
 from schedules.models import Activity, ApprovalRule, RequestType, RuleAction
+from schedules.requests import schedule_request_create
 from tests.factories import AgentFactory, SupervisorFactory, TeamFactory
-from tests.schedules.factories import ActivityCodeFactory, shift
+from tests.schedules.factories import ActivityCodeFactory, local, shift
 from timeoff.admin_services import balance_adjust
 from timeoff.balances import balance_for_code
 from timeoff.models import (
@@ -166,6 +167,27 @@ def test_the_queue_shows_pending_time_off_with_staffing_limit_left_and_balance(
     assert "40.00 h left, 24.00 h after" in page
     assert {r.pk for r in everything.context["cl"].result_list} == {pending.pk, approved.pk}
     assert "Charlie" not in everything.content.decode()
+
+
+def test_each_queue_names_what_waits_in_the_other(supervisor, alice, bob, charlie, org):
+    ActivityCodeFactory(organization=org, code="TRAIN", name="Training", open_for_requests=True)
+    schedule_request_create(
+        agent=alice,
+        action="add",
+        activity_code="TRAIN",
+        start=local(alice, MONDAY, "17:00"),
+        end=local(alice, MONDAY, "18:00"),
+    )
+    _ask(alice), _ask(bob, TUESDAY), _ask(charlie)
+    client = _admin(supervisor)
+
+    schedule_queue = client.get("/admin/schedules/schedulerequest/").content.decode()
+    time_off_queue = client.get(QUEUE).content.decode()
+
+    assert f'Also pending: <a href="{QUEUE}">2 time off requests</a>' in schedule_queue
+    assert (
+        'Also pending: <a href="/admin/schedules/schedulerequest/">1 schedule request</a>' in time_off_queue
+    )
 
 
 def test_a_waitlisted_request_shows_its_place_and_the_full_limit(supervisor, alice, bob, org):
