@@ -9,6 +9,7 @@ from timeoff.apis import (
     TimeOffRequestDetailApi,
     TimeOffRequestListApi,
 )
+from timeoff.interval_apis import TimeOffIntervalRequestApi, TimeOffIntervalsApi
 
 urlpatterns = [
     path("absence-requests", AbsenceRequestListApi.as_view(), name="absence-requests"),
@@ -29,4 +30,8 @@ urlpatterns = [
         name="time-off-request-cancel",
     ),
     path("time-off/balances", TimeOffBalancesApi.as_view(), name="time-off-balances"),
+    path("time-off/intervals", TimeOffIntervalsApi.as_view(), name="time-off-intervals"),
+    path(
+        "time-off/interval-requests", TimeOffIntervalRequestApi.as_view(), name="time-off-interval-requests"
+    ),
 ]
