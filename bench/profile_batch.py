@@ -10,7 +10,9 @@ phase is timed by wrapping the project's functions from outside (no project file
 every SQL statement's round trip is timed with `connection.execute_wrapper`. `--cprofile` adds the
 main thread's cProfile (send_each's HTTP threads, and the async transport's event loop thread,
 show up as the main thread waiting for them). `--transport` sets FCM_TRANSPORT (default: the
-project's default); the CPU per message counts every thread of the process.
+project's default); the CPU per message counts every thread of the process, split into the main
+thread's (Django, the encoding, the receipts) and the others' (send_each's threads, or the async
+transport's event loop: the HTTP client).
 It has no goal: it prints none and exits 0 unless it fails to run.
 """
 
@@ -57,7 +59,7 @@ def timed_functions() -> list[tuple[object, str, str]]:
     rename there must fail here (tests/test_bench.py) rather than drop a phase from the table."""
     from django.db.models.query import QuerySet
 
-    from notifications import delivery, kinds, push, push_async
+    from notifications import delivery, kinds, push, push_async, push_http1
 
     return [
         (delivery, "deliveries_claim", "claim (UPDATE ... RETURNING)"),
@@ -67,6 +69,7 @@ def timed_functions() -> list[tuple[object, str, str]]:
         (delivery, "_texts", "    _texts (render title/body)"),
         (kinds, "data_for", "    kinds.data_for"),
         (delivery, "_push_send", "  _push_send (chunks + their receipts)"),
+        (delivery, "_receipts_write", "    _receipts_write (one INSERT per chunk)"),
         (delivery, "push_classify", "  push_classify (outcomes)"),
         (delivery, "_devices_disable", "  _devices_disable"),
         (delivery, "_record", "_record (one UPDATE per outcome, one per retry)"),
@@ -75,7 +78,15 @@ def timed_functions() -> list[tuple[object, str, str]]:
         (push.FcmGateway, "_send_chunk", "      FcmGateway._send_chunk (HTTP)"),
         (push_async.AsyncFcmGateway, "send", "    AsyncFcmGateway.send (async)"),
         (push_async.AsyncFcmGateway, "_answers", "      AsyncFcmGateway._answers (token + HTTP on the loop)"),
+        (
+            push_async.AsyncFcmGateway,
+            "_send_chunk",
+            "      AsyncFcmGateway._send_chunk (encode, HTTP, results)",
+        ),
+        (push_async.BodyEncoder, "body", "        BodyEncoder.body (encode one message)"),
+        (push_async, "_template", "          _template (the SDK's encoder, once per text)"),
         (push_async.AsyncFcmGateway, "_result", "      AsyncFcmGateway._result (answer -> result)"),
+        (push_http1.Http1Pool, "_connect", "        Http1Pool._connect (new connections, on the loop)"),
         (push.messaging._MessagingService, "encode_message", "      encode_message (the SDK's encoder)"),
         (push, "_fcm_message", "      _fcm_message (build Message)"),
         (QuerySet, "bulk_create", "QuerySet.bulk_create (receipts)"),
@@ -176,18 +187,22 @@ def run(args: argparse.Namespace) -> None:
         with connection.execute_wrapper(sql_timer):
             start = time.perf_counter()
             cpu = time.process_time()
+            main_cpu = time.thread_time()
             if profiler:
                 profiler.enable()
             report = delivery.deliveries_send(ids=ids)
             if profiler:
                 profiler.disable()
             total = time.perf_counter() - start
+            main_cpu = time.thread_time() - main_cpu
             cpu = time.process_time() - cpu
         print(
             f"\nrun {repeat + 1}: {len(ids)} deliveries, {report.messages} messages, "
             f"sent {report.sent}, in {total:.3f}s = {report.messages / total:,.0f} msg/s per process; "
             f"CPU {cpu:.3f}s = {1000 * cpu / report.messages:.2f} ms/msg"
             + (" (under cProfile)" if profiler else "")
+            + f"\n  CPU of the main thread {1000 * main_cpu / report.messages:.3f} ms/msg, of the other "
+            f"threads (HTTP) {1000 * (cpu - main_cpu) / report.messages:.3f} ms/msg"
         )
         for name, seconds in sorted(
             PHASES.seconds.items(), key=lambda item: (not item[0].startswith("sql"), -item[1])
