@@ -259,8 +259,10 @@ SERVER_EMAIL = DEFAULT_FROM_EMAIL
 FCM_CREDENTIALS_FILE = env.str("FCM_CREDENTIALS_FILE", default="")
 # Another FCM v1 send endpoint ("{project_id}" is filled in): the local fake in tests and benchmarks.
 FCM_SEND_URL = env.str("FCM_SEND_URL", default="") or None
-# How the requests go out: "async" (aiohttp, notifications/push_async.py) or "sdk" (firebase-admin's
-# send_each). The default is the one bench/fanout.py measures faster; both are tested alike.
+# How the requests go out: "async" (keep-alive HTTP/1.1 on asyncio, notifications/push_async.py and
+# push_http1.py) or "sdk" (firebase-admin's send_each). The default is the one bench/fanout.py
+# measures faster (a quarter of the sdk's worker CPU per message, over twice its rate); both are
+# tested alike.
 FCM_TRANSPORT = env.str("FCM_TRANSPORT", default="async")
 # Push fans out to every active device of an agent: a bound keeps one account from becoming a
 # broadcast list (the oldest device is dropped when a new one registers past it).
