@@ -5,6 +5,8 @@ each agent once per changed day."""
 from __future__ import annotations
 
 import datetime as dt
+import functools
+import logging
 import uuid
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
@@ -13,6 +15,7 @@ from typing import NamedTuple
 
 import psycopg
 from django.db import IntegrityError, OperationalError, connection, transaction
+from django.dispatch import Signal
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from rest_framework import status
@@ -44,6 +47,21 @@ from schedules.models import (
 
 # The longest single activity (a shift is split into activities; one over a day is a data error).
 MAX_ACTIVITY_LENGTH = dt.timedelta(hours=24)
+
+logger = logging.getLogger(__name__)
+
+# Sent once the transaction that changed days has committed (never for one that rolled back), with
+# `keys`: the (agent id, date) of every day whose content changed. For apps that hold a promise
+# about a day (a swap offer) and must look again; schedules cannot know them (dependencies point
+# one way). A receiver runs after the commit, outside the writer's transaction: its failure is
+# logged, never the writer's.
+schedule_days_changed = Signal()
+
+
+def _send_days_changed(keys: list[tuple[int, dt.date]]) -> None:
+    for receiver, error in schedule_days_changed.send_robust(sender=ScheduleDay, keys=keys):
+        if isinstance(error, Exception):
+            logger.error("schedule_days_changed receiver %r failed", receiver, exc_info=error)
 
 
 @dataclass
@@ -305,6 +323,12 @@ def _apply(
     )
     if notify:
         result.notified_days = _notify_adjusted(news, now=now)
+    changed = [
+        (change.diff.plan.agent.pk, change.diff.plan.date) for change in changes if not change.diff.same
+    ]
+    if changed:
+        # In the savepoint of this attempt: a retried or rolled-back attempt sends nothing.
+        transaction.on_commit(functools.partial(_send_days_changed, changed))
     return result
 
 
