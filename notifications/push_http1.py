@@ -270,7 +270,10 @@ class Http1Pool:
         self.connect_timeout = connect_timeout
         self._ssl = None
         if target.scheme == "https":
-            self._ssl = ssl_context or ssl.create_default_context(cafile=requests.certs.where())
+            if ssl_context is None:
+                ssl_context = ssl.create_default_context(cafile=requests.certs.where())
+                ssl_context.set_alpn_protocols(["http/1.1"])  # what this client speaks, said up front
+            self._ssl = ssl_context
         authority = self.host if target.port is None else f"{self.host}:{self.port}"
         if ":" in self.host:
             authority = f"[{self.host}]" if target.port is None else f"[{self.host}]:{self.port}"

@@ -351,6 +351,14 @@ class Proxy:
             started.set()
             loop.run_forever()
             server.close()
+            tunnels = asyncio.all_tasks(loop)
+            for tunnel in tunnels:
+                tunnel.cancel()
+
+            async def ended() -> None:
+                await asyncio.gather(*tunnels, return_exceptions=True)
+
+            loop.run_until_complete(ended())
             loop.close()
 
         self._thread = threading.Thread(target=run, daemon=True)
