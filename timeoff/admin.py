@@ -721,7 +721,11 @@ class TimeOffLimitForm(forms.ModelForm):
 
     def clean(self):
         cleaned = super().clean()
-        organization, team = cleaned.get("organization"), cleaned.get("team")
+        team = cleaned.get("team")
+        # On a change the organisation is read-only (not in the form): the limit's own.
+        organization = cleaned.get("organization") or (
+            self.instance.organization if self.instance.organization_id else None
+        )
         if organization is None:
             return cleaned
         if team is not None and team.organization_id != organization.pk:
@@ -750,6 +754,10 @@ class TimeOffLimitAdmin(OrganizationConfigAdmin):
     list_filter = ["organization", "team", "unit", "date"]
     list_select_related = ["organization", "team"]
     ordering = ["organization", "team__name", "date"]
+
+    def get_readonly_fields(self, request: HttpRequest, obj=None):
+        fields = list(super().get_readonly_fields(request, obj))
+        return [*fields, "organization"] if obj is not None else fields  # a limit stays with its organisation
 
     @admin.display(description=_("for"), ordering="team__name")
     def scope(self, limit: TimeOffLimit) -> str:

@@ -16,7 +16,7 @@ from em_agent.exceptions import ApplicationError
 from notifications.models import Notification
 from schedules.models import Activity, ApprovalRule, RequestType, RuleAction
 from schedules.requests import schedule_request_create
-from tests.factories import AgentFactory, SupervisorFactory, TeamFactory
+from tests.factories import AgentFactory, SupervisorFactory, TeamFactory, UserFactory
 from tests.schedules.factories import ActivityCodeFactory, local, shift
 from timeoff.admin_services import balance_adjust
 from timeoff.balances import balance_for_code
@@ -434,6 +434,11 @@ def test_an_agent_or_code_of_another_organisation_cannot_be_adjusted(
     assert "Select a valid choice" in their_agent.content.decode()
     assert "Select a valid choice" in their_code.content.decode()
     assert not BalanceAdjustment.objects.exists()
+    their_page = client.get(ADJUST, {"agent": charlie.pk})
+    their_balances = client.get(BALANCES, {"agent": charlie.pk})
+    assert their_page.status_code == 200 and "Charlie" not in their_page.content.decode()
+    assert "Charlie" not in their_balances.content.decode()
+    assert [row["agent"] for row in their_balances.context["rows"]] == [alice]
     with pytest.raises(ApplicationError) as refused:
         balance_adjust(agent=charlie, activity_code=outsider_vac, hours=Decimal(5), reason="x", by=supervisor)
     assert refused.value.code == "permission_denied"
@@ -540,10 +545,17 @@ def test_a_second_limit_for_the_same_day_is_refused_in_words(supervisor, org, te
         {"organization": org.pk, "team": team.pk, "date": "2026-12-07", "unit": "agents", "capacity": "4"},
     )
 
-    assert response.status_code == 200
-    assert "There is such a limit already" in response.content.decode()
-    assert "Constraint" not in response.content.decode()
-    assert TimeOffLimit.objects.count() == 1
+    other_day = TimeOffLimit.objects.create(organization=org, team=team, date=TUESDAY, capacity=1)
+    moved = client.post(
+        f"{LIMITS}{other_day.pk}/change/",
+        {"team": team.pk, "date": "2026-12-07", "unit": "agents", "capacity": "1"},
+    )
+
+    for refused in (response, moved):
+        assert refused.status_code == 200
+        assert "There is such a limit already" in refused.content.decode()
+        assert "Constraint" not in refused.content.decode()
+    assert TimeOffLimit.objects.filter(date=MONDAY).count() == 1
 
 
 def test_a_supervisor_sets_a_policy_and_the_default_hours(supervisor, org, vac, other_org, outsider_vac):
@@ -628,3 +640,32 @@ def test_who_is_off_lists_the_approved_time_off_of_a_date_per_team(supervisor, a
     tuesday = client.get(WHO, {"on": "2026-12-08"})
     assert [d.agent.name for d in tuesday.context["cl"].result_list] == ["Alice", "Bob"]
     assert "13:00–17:00" in tuesday.content.decode()
+
+
+def test_every_time_off_page_opens_for_a_superuser_and_the_index_lists_them(supervisor, alice, charlie):
+    request = _ask(alice)
+    superuser = UserFactory(is_staff=True, is_superuser=True, email="root@em-agent.test")
+    pages = [
+        QUEUE,
+        f"{QUEUE}{request.pk}/change/",
+        "/admin/timeoff/balanceadjustment/",
+        ADJUST + f"?agent={charlie.pk}",
+        BALANCES,
+        LIMITS,
+        f"{LIMITS}add/",
+        "/admin/timeoff/timeoffpolicy/add/",
+        "/admin/timeoff/timeoffsettings/add/",
+        WHO,
+    ]
+
+    for page in pages:
+        assert _admin(superuser).get(page).status_code == 200, page
+    index = _admin(supervisor).get("/admin/").content.decode()
+    for listed in (
+        QUEUE,
+        LIMITS,
+        WHO,
+        "/admin/timeoff/balanceadjustment/",
+        "/admin/timeoff/timeoffsettings/",
+    ):
+        assert f'href="{listed}"' in index
