@@ -276,8 +276,11 @@ class TimeOffDayOutput(serializers.Serializer):
 
 class DeciderOutput(serializers.Serializer):
     type = serializers.ChoiceField(
-        choices=["supervisor", "rule", "system"],
-        help_text="`supervisor`: a person; `rule`: an approval rule; `system`: the time came first.",
+        choices=["supervisor", "rule", "system", "agent"],
+        help_text=(
+            "`supervisor`: a person; `rule`: an approval rule; `system`: the time came first; "
+            "`agent`: the agent withdrew it."
+        ),
     )
     name = serializers.CharField(allow_null=True, help_text="The supervisor's name, when a person decided.")
 
@@ -329,6 +332,8 @@ class TimeOffRequestOutput(serializers.Serializer):
     def get_decided_by(self, request) -> dict | None:
         if request.decided_at is None:
             return None
+        if request.status == TimeOffStatus.WITHDRAWN:
+            return {"type": "agent", "name": None}
         if request.decided_by is not None:
             return {
                 "type": "supervisor",
@@ -418,6 +423,9 @@ TIME_OFF_ERRORS = (
     "activation_required",
     "mfa_enrollment_required",
 )
+
+# A preview writes no schedule, so it never meets an overlap of activities.
+PREVIEW_ERRORS = tuple(code for code in TIME_OFF_ERRORS if code != "overlap")
 
 TIME_OFF_RULES = {
     "activity_code": "One of `GET /activity-codes?usage=time_off`.",
@@ -685,7 +693,7 @@ class TimeOffPreviewApi(AgentAPIView):
             "`waitlisted` or `auto_decline`, with the reasons. Things can change before the request is sent."
         ),
         request=TIME_OFF_INPUT_SCHEMA,
-        responses={200: PreviewOutput, **error_responses(*BODY_ERRORS, *TIME_OFF_ERRORS)},
+        responses={200: PreviewOutput, **error_responses(*BODY_ERRORS, *PREVIEW_ERRORS)},
         extensions=operation_extensions(field_rules=TIME_OFF_RULES),
         examples=[
             *TIME_OFF_BODY_EXAMPLES,

@@ -70,8 +70,8 @@ def accrued_minutes(*, policy: TimeOffPolicy, today: dt.date, approved_by_year: 
     month's hours on its first day, and on each 1 January after the start what was left unused
     (earned less approved time off of the years before) capped at the carry-over cap.
     `approved_by_year`: approved minutes per calendar year of the days."""
-    start = policy.accrual_start or dt.date(today.year, 1, 1)
-    if today < start:
+    start = policy.accrual_start
+    if start is None or today < start:
         return 0
     per_month = _minutes(policy.accrual_hours_per_month)
     cap = None if policy.carry_over_cap_hours is None else _minutes(policy.carry_over_cap_hours)

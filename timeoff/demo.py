@@ -51,7 +51,8 @@ def demo_time_off_upsert(
         TimeOffPolicy.objects.update_or_create(
             organization=organization, activity_code_id=codes["VAC"], defaults={"floor_hours": Decimal(-16)}
         )
-        TimeOffPolicy.objects.update_or_create(
+        # Created once: a later seed (next year too) keeps the rule's start.
+        TimeOffPolicy.objects.get_or_create(
             organization=organization,
             activity_code_id=codes["COMP"],
             defaults={

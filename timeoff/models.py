@@ -234,7 +234,11 @@ class TimeOffPolicy(models.Model):
         help_text=_("Hours earned on the first of each month; empty: no accrual (the WFM's balance only)."),
     )
     accrual_start = models.DateField(
-        null=True, blank=True, help_text=_("The first month that accrues (its first day); empty: 1 January.")
+        null=True,
+        blank=True,
+        help_text=_(
+            "The date the accrual starts from: the starting hours on it, each month's from the next first."
+        ),
     )
     starting_hours = models.DecimalField(
         max_digits=7,
@@ -263,6 +267,11 @@ class TimeOffPolicy(models.Model):
             models.CheckConstraint(
                 condition=Q(accrual_hours_per_month__isnull=True) | Q(accrual_hours_per_month__gte=0),
                 name="time_off_policy_accrual_not_negative",
+            ),
+            # Without a start, "earned" would restart every year while "used" does not.
+            models.CheckConstraint(
+                condition=Q(accrual_hours_per_month__isnull=True) | Q(accrual_start__isnull=False),
+                name="time_off_policy_accrual_has_a_start",
             ),
             models.CheckConstraint(
                 condition=Q(carry_over_cap_hours__isnull=True) | Q(carry_over_cap_hours__gte=0),
@@ -412,7 +421,10 @@ class TimeOffRequest(Decision):
                 name="time_off_request_waitlist",
             ),
             models.Index(
-                fields=["start_date"], condition=Q(status="pending"), name="time_off_request_pending"
+                # What the lapse scans: pending requests whose time off began.
+                fields=["start"],
+                condition=Q(status="pending"),
+                name="time_off_request_pending_start",
             ),
         ]
         constraints = [

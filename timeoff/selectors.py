@@ -19,15 +19,20 @@ def absence_request_get_for_agent(*, agent: Agent, id: int) -> AbsenceRequest | 
 def supervisors_to_tell(agent: Agent) -> list[User]:
     """The agent's own supervisor; an agent without one (or whose supervisor left) reaches every
     supervisor of its organisation, so nothing an agent files goes unseen."""
-    if agent.supervisor is not None and agent.supervisor.is_supervisor:
-        return [agent.supervisor]
+    supervisor = agent.supervisor
+    if (
+        supervisor is not None
+        and supervisor.is_supervisor
+        and supervisor.organization_id == agent.organization_id
+    ):
+        return [supervisor]
     return list(User.objects.filter(organization_id=agent.organization_id, is_staff=True, is_active=True))
 
 
 def _with_details(requests: QuerySet[TimeOffRequest]) -> QuerySet[TimeOffRequest]:
-    return requests.select_related("activity_code", "decided_by", "decided_by_rule").prefetch_related(
-        Prefetch("days", queryset=TimeOffDay.objects.order_by("date"))
-    )
+    return requests.select_related(
+        "agent", "activity_code", "decided_by", "decided_by_rule"
+    ).prefetch_related(Prefetch("days", queryset=TimeOffDay.objects.order_by("date")))
 
 
 def time_off_request_list_for_agent(

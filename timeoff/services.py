@@ -9,6 +9,7 @@ limits), the schedule's days (the schedule service)."""
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import zoneinfo
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
@@ -68,6 +69,8 @@ from timeoff.models import (
 from timeoff.selectors import supervisors_to_tell, time_off_request_get_for_agent
 
 MAX_PENDING_PER_AGENT = 20
+
+logger = logging.getLogger(__name__)
 
 
 def _invalid(field: str, message: str) -> ApplicationError:
@@ -174,6 +177,17 @@ def _ask(
     return ask
 
 
+def _check_room_for_pending(agent: Agent) -> None:
+    # One agent's pending requests are bounded: the queue is a supervisor's, not a free-for-all.
+    pending = TimeOffRequest.objects.filter(agent=agent, status=TimeOffStatus.PENDING).count()
+    if pending >= MAX_PENDING_PER_AGENT:
+        raise ApplicationError(
+            "too_many_pending_requests",
+            _("You have %(count)d requests waiting for a decision; withdraw one first.") % {"count": pending},
+            status_code=status.HTTP_409_CONFLICT,
+        )
+
+
 def _check_no_overlap(ask: Ask, *, exclude: int | None = None) -> None:
     holding = TimeOffDay.objects.filter(
         agent=ask.agent, request__status__in=HOLDING, start__lt=ask.end, end__gt=ask.start
@@ -214,8 +228,15 @@ def _balance_use(balance: Balance, minutes: int) -> BalanceUse:
 
 
 def _facts(
-    ask: Ask, *, balance: Balance, exclude_request: int | None = None, lock: bool = True
+    ask: Ask,
+    *,
+    balance: Balance,
+    exclude_request: int | None = None,
+    lock: bool = True,
+    behind: tuple[dt.datetime, int] | None = None,
 ) -> RequestFacts:
+    """`behind`: a waitlisted request's place in the queue (waitlisted_at, id); only those ahead of
+    it hold places for it to wait behind. None for a new request: the whole queue is ahead."""
     days = [(day.date, day.minutes) for day in ask.days]
     return RequestFacts(
         organization=ask.agent.organization,
@@ -223,7 +244,9 @@ def _facts(
         dates=DateRange(ask.days[0].date, ask.days[-1].date),
         starts_at=ask.start,
         activity_code_id=ask.activity_code.pk,
-        limits=lambda: limit_uses(agent=ask.agent, days=days, exclude_request=exclude_request, lock=lock),
+        limits=lambda: limit_uses(
+            agent=ask.agent, days=days, exclude_request=exclude_request, lock=lock, behind=behind
+        ),
         balance=lambda: _balance_use(balance, ask.minutes),
     )
 
@@ -294,6 +317,7 @@ def time_off_request_preview(
         end_time=end_time,
         now=now,
     )
+    _check_room_for_pending(agent)
     _check_no_overlap(ask)
     balance = balance_for_code(
         agent=agent, activity_code=ask.activity_code, today=now.astimezone(agent.zone).date()
@@ -354,13 +378,7 @@ def time_off_request_create(
     # The agent's row: its balance and its requests are decided one at a time (two requests for the
     # last hours never both get them). NO KEY: rows that only refer to the agent do not wait.
     Agent.objects.select_for_update(no_key=True).filter(pk=agent.pk).first()
-    pending = TimeOffRequest.objects.filter(agent=agent, status=TimeOffStatus.PENDING).count()
-    if pending >= MAX_PENDING_PER_AGENT:
-        raise ApplicationError(
-            "too_many_pending_requests",
-            _("You have %(count)d requests waiting for a decision; withdraw one first.") % {"count": pending},
-            status_code=status.HTTP_409_CONFLICT,
-        )
+    _check_room_for_pending(agent)
     _check_no_overlap(ask)
     balance = balance_for_code(
         agent=agent, activity_code=ask.activity_code, today=now.astimezone(agent.zone).date()
@@ -638,11 +656,12 @@ def time_off_waitlist_advance(*, organization_id: int, dates: Iterable[dt.date] 
     if dates is not None:
         waiting = waiting.filter(days__date__in=list(dates))
     approved = 0
-    for pk in list(waiting.order_by("waitlisted_at", "id").values_list("pk", flat=True).distinct()[:500]):
+    # In the queue's order: each one waits only behind those ahead of it (see _facts' `behind`).
+    for pk in list(waiting.order_by("waitlisted_at", "id").values_list("pk", flat=True).distinct()):
         try:
             with transaction.atomic():
                 request = decision_claim_pending(lifecycle=TIME_OFF, pk=pk)
-                if request.substatus != TimeOffSubstatus.WAITLISTED:
+                if request.substatus != TimeOffSubstatus.WAITLISTED or request.waitlisted_at is None:
                     continue
                 now = timezone.now()
                 if _has_begun(request, now):
@@ -661,7 +680,13 @@ def time_off_waitlist_advance(*, organization_id: int, dates: Iterable[dt.date] 
                     agent=request.agent, activity_code=request.activity_code, today=_today(request, now)
                 )
                 verdict = approval_evaluate(
-                    facts=_facts(ask, balance=balance, exclude_request=request.pk), now=now
+                    facts=_facts(
+                        ask,
+                        balance=balance,
+                        exclude_request=request.pk,
+                        behind=(request.waitlisted_at, request.pk),
+                    ),
+                    now=now,
                 )
                 if _waitlists(verdict):
                     continue  # still full: it keeps its place
@@ -670,8 +695,14 @@ def time_off_waitlist_advance(*, organization_id: int, dates: Iterable[dt.date] 
                     request.save(update_fields=["substatus", "waitlisted_at"])
                 decision_follow_verdict(lifecycle=TIME_OFF, decision=request, verdict=verdict)
                 approved += verdict.action == RuleAction.AUTO_APPROVE
-        except (ApplicationError, TimeOffRequest.DoesNotExist):
-            continue  # decided (or gone) meanwhile
+        except TimeOffRequest.DoesNotExist:
+            continue  # gone meanwhile
+        except ApplicationError as error:
+            if error.code != "not_pending":  # not decided by someone else meanwhile: say why it stays
+                logger.warning(
+                    "waitlisted time-off request %s stays waitlisted: %s %s", pk, error.code, error
+                )
+            continue
     return approved
 
 

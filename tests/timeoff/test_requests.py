@@ -303,11 +303,22 @@ def test_a_full_limit_waitlists_in_order_and_a_cancellation_approves_the_first(
 
 
 @time_machine.travel(NOW, tick=False)
-def test_a_team_limit_counts_only_the_team_and_hours_limits_count_hours(client, alice, org, vac, auto_rule):
-    team = TeamFactory(organization=org)
+def test_a_team_limit_counts_only_the_team_and_hours_limits_count_hours(
+    client, alice, org, vac, auto_rule, logged_in
+):
+    team, other_team = TeamFactory(organization=org), TeamFactory(organization=org)
     alice.team = team
     alice.save()
+    elsewhere = AgentFactory(organization=org, team=other_team, timezone="Europe/Amsterdam")
+    TimeOffBalance.objects.create(
+        agent=elsewhere, activity_code=vac, earned_minutes=40 * 60, as_of=NOW.date()
+    )
+    shift(elsewhere, MONDAY, ("PHONE", "08:00", "17:00"))
     TimeOffLimit.objects.create(organization=org, team=team, unit="hours", capacity=Decimal(10))
+    TimeOffLimit.objects.create(organization=org, team=other_team, unit="hours", capacity=Decimal(10))
+    assert (
+        logged_in(elsewhere).post(URL, _full(MONDAY)).json()["status"] == "approved"
+    )  # 9 of the other team's 10
     TimeOffLimit.objects.create(organization=org, team=team, date=TUESDAY, unit="hours", capacity=Decimal(5))
 
     monday = client.post(URL, _full(MONDAY)).json()  # 8.0 of 10 hours
@@ -355,19 +366,25 @@ def test_cancelling_approved_time_off_restores_the_day_exactly_ids_included_and_
     )
     assert after == before
     told = Notification.objects.get(user=supervisor, kind="time_off_cancelled")
-    assert told.params["agent_name"] == alice.user.get_full_name() or alice.user.email
+    assert told.params["agent_name"] == (alice.user.get_full_name() or alice.user.email)
     balance = client.get("/api/v1/time-off/balances").json()["balances"][0]
     assert balance["remaining"] == 40.0
 
 
 @time_machine.travel(NOW, tick=False)
 def test_a_day_the_wfm_rewrote_since_is_restored_to_the_wfms_copy(client, alice, auto_rule):
-    approved = client.post(URL, _full()).json()
-    shift(alice, MONDAY, ("PHONE", "10:00", "18:00"))  # the sync brings a new copy of the day
+    approved = client.post(URL, _full(MONDAY, TUESDAY)).json()
+    shift(alice, MONDAY, ("PHONE", "10:00", "18:00"))  # the sync brings a new copy of Monday
 
-    client.post(f"{URL}/{approved['id']}/cancel")
+    response = client.post(f"{URL}/{approved['id']}/cancel")
 
-    assert _day(alice, MONDAY) == [("PHONE", "10:00", "18:00")]
+    assert (response.status_code, response.json()["status"]) == (200, "cancelled")
+    assert _day(alice, MONDAY) == [("PHONE", "10:00", "18:00")]  # the WFM's copy stands
+    assert _day(alice, TUESDAY) == [  # the day the sync left alone: the journal's before-state
+        ("PHONE", "09:00", "12:00"),
+        ("LUNCH", "12:00", "12:30"),
+        ("PHONE", "12:30", "17:30"),
+    ]
 
 
 def test_begun_time_off_cannot_be_cancelled_but_a_part_of_today_still_ahead_can(
@@ -497,3 +514,46 @@ def test_the_demo_has_time_off_rules_limits_an_accrual_rule_and_one_waitlisted_r
     comp = TimeOffPolicy.objects.get(organization=waitlisted.agent.organization, activity_code__code="COMP")
     assert comp.accrual_hours_per_month == Decimal(4)
     assert TimeOffLimit.objects.filter(organization=waitlisted.agent.organization, date__isnull=True).exists()
+
+
+@time_machine.travel(NOW, tick=False)
+def test_a_newcomer_does_not_take_a_freed_place_before_the_waitlist(
+    client, alice, org, vac, auto_rule, logged_in
+):
+    TimeOffLimit.objects.create(organization=org, capacity=1)
+    waiting, newcomer = (AgentFactory(organization=org, timezone="Europe/Amsterdam") for _ in range(2))
+    for other in (waiting, newcomer):
+        TimeOffBalance.objects.create(
+            agent=other, activity_code=vac, earned_minutes=40 * 60, as_of=NOW.date()
+        )
+        shift(other, MONDAY, ("PHONE", "09:00", "17:00"))
+    mine = client.post(URL, _full()).json()
+    queued = logged_in(waiting).post(URL, _full()).json()
+    assert queued["substatus"] == "waitlisted"
+
+    client.post(f"{URL}/{mine['id']}/cancel")  # the advance runs after commit: not yet here
+    late = logged_in(newcomer).post(URL, _full()).json()
+
+    assert (late["status"], late["substatus"], late["waitlist_position"]) == ("pending", "waitlisted", 2)
+    assert time_off_waitlist_advance(organization_id=org.pk) == 1
+    assert TimeOffRequest.objects.get(pk=queued["id"]).status == "approved"
+    assert TimeOffRequest.objects.get(pk=late["id"]).substatus == "waitlisted"
+
+
+@time_machine.travel(NOW, tick=False)
+def test_an_agent_already_off_that_day_takes_no_second_place(client, org, auto_rule):
+    TimeOffLimit.objects.create(organization=org, capacity=1)
+
+    morning = client.post(URL, _partial(start="09:00", end="11:00")).json()
+    afternoon = client.post(URL, _partial(start="14:00", end="16:00")).json()
+
+    assert (morning["status"], afternoon["status"]) == ("approved", "approved")
+
+
+@time_machine.travel(NOW, tick=False)
+def test_a_withdrawn_request_was_decided_by_the_agent(client):
+    pending = client.post(URL, _full()).json()
+
+    withdrawn = client.post(f"{URL}/{pending['id']}/cancel").json()
+
+    assert withdrawn["decided_by"] == {"type": "agent", "name": None}
