@@ -260,9 +260,11 @@ def _decide(kind: IntervalType):
         full = [limit for limit in (facts.limits() if facts.limits is not None else []) if limit.full]
         if full:
             first = min(full, key=lambda limit: limit.date)
+            # No rule named: a rule's waitlist would approve it later by the day's limit alone, with
+            # no look at the interval's staffing then.
             return Verdict(
                 RuleAction.MANUAL,
-                verdict.rule,
+                None,
                 Reason(
                     gettext_noop("Sent to a supervisor: %(why)s."),
                     {

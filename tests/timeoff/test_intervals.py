@@ -19,6 +19,7 @@ from timeoff.intervals import interval_request_create, intervals_for_agent
 from timeoff.models import (
     StaffingInterval,
     TimeOffBalance,
+    TimeOffLimit,
     TimeOffRequest,
     TimeOffSettings,
     TimeOffStatus,
@@ -268,6 +269,27 @@ def test_an_automatic_interval_follows_the_rule_in_naming_it_and_a_blackout_decl
     assert declined.status_code == 201
     assert declined.json()["status"] == "denied"
     assert "Peak" in declined.json()["status_reason"]
+
+
+@time_machine.travel(NOW, tick=False)
+def test_a_full_day_limit_sends_an_automatic_interval_to_a_supervisor_not_the_waitlist(
+    client, alice, org, staffed
+):
+    ApprovalRule.objects.create(
+        organization=org,
+        request_type=RequestType.TIME_OFF,
+        action=RuleAction.AUTO_APPROVE,
+        when_conditions_fail=RuleAction.MANUAL,
+        waitlist_when_full=True,
+    )
+    TimeOffLimit.objects.create(organization=org, unit="agents", capacity=0)
+
+    response = _ask(client, "16:00")
+
+    assert response.status_code == 201, response.content
+    body = response.json()
+    assert (body["status"], body["substatus"]) == ("pending", None)
+    assert body["status_reason"] == "Sent to a supervisor: the limit of 2026-12-07 is reached."
 
 
 @pytest.mark.parametrize(
