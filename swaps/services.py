@@ -12,7 +12,7 @@ import datetime as dt
 from collections.abc import Sequence
 
 from django.db import IntegrityError, transaction
-from django.db.models import Q
+from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_noop
@@ -28,12 +28,13 @@ from schedules.decisions import (
     decision_approve,
     decision_deny,
     decision_follow_verdict,
+    decision_set_reason,
     decisions_lapse,
 )
 from schedules.diff import ActivitySpec, DayPlan
-from schedules.models import Activity, ActivitySource, RequestType, RuleAction
+from schedules.models import Activity, ActivitySource, RequestType, RuleAction, ScheduleDay
 from schedules.services import activity_specs, schedule_days_apply, schedule_days_lock
-from swaps.eligibility import Shift, SwapCheck, Violation, candidate_pool, shift_of
+from swaps.eligibility import CODES, Shift, SwapCheck, Violation, candidate_pool, shift_of
 from swaps.models import (
     LIVE,
     Answer,
@@ -383,6 +384,8 @@ def _approvable(swap: Swap, now: dt.datetime) -> None:
     starts = [swap.offered_start, *([swap.asked_start] if swap.asked_start else [])]
     if min(starts) <= now:
         raise _conflict("in_the_past", _("A shift of this swap has started; the swap can only be denied."))
+    # What changed while it waited (time off asked for, a skill gone) is refused, not approved.
+    _still_holds(swap, now)
 
 
 def _both(swap: Swap) -> list[Agent]:
@@ -595,8 +598,85 @@ def swaps_expire(*, now: dt.datetime | None = None) -> int:
     return expired
 
 
+# What a re-check holds a live swap to: the rules a change of the days can break. Time passing is
+# the expiry's business (a started shift, the lead time), and the offer count held when offered.
+_TIMELESS = frozenset(CODES) - {"shift_in_past", "lead_time", "open_offer_limit"}
+# Why a swap no longer holds, per broken rule, as the reason each reader gets in their language.
+_WHY = {
+    "schedule_changed": gettext_noop("a shift is no longer what it was when offered"),
+    "shift_not_published": gettext_noop("a shift is no longer published"),
+    "no_shift": gettext_noop("the colleague no longer works that day"),
+    "has_shift": gettext_noop("the colleague now works that day"),
+    "overlap": gettext_noop("a shift would overlap other activities"),
+    "skill_missing": gettext_noop("a skill the shift needs is missing"),
+    "skill_level_lower": gettext_noop("a skill level is lower than the shift needs"),
+    "max_daily_hours": gettext_noop("a day would have too many hours"),
+    "max_weekly_hours": gettext_noop("a week would have too many hours"),
+    "min_rest": gettext_noop("the rest between shifts would be too short"),
+    "length_difference": gettext_noop("the shifts' paid hours differ too much"),
+    "not_tradable_activity": gettext_noop("a shift has activities that cannot be swapped"),
+    "time_off": gettext_noop("time off was requested for one of the days"),
+    "different_team": gettext_noop("the colleagues are no longer in the same team"),
+}
+
+
+def _why(codes: Sequence[str]) -> Reason:
+    ordered = sorted(
+        set(codes), key=lambda code: (code != "schedule_changed", CODES.index(code) if code in CODES else 0)
+    )
+    return Reason(
+        gettext_noop("The swap no longer holds: %(why)s."), {"why": [Reason(_WHY[code]) for code in ordered]}
+    )
+
+
+def _broken(violations: Sequence[Violation]) -> list[str]:
+    return [v.code for v in violations if v.code in _TIMELESS]
+
+
+def _takers_broken(
+    swap: Swap, offered: Shift, takers: Sequence[Agent], now: dt.datetime
+) -> dict[int, list[str]]:
+    """The timeless rules each taker would break now, in one evaluation (a fixed number of queries)."""
+    check = SwapCheck(
+        rules=SwapSettings.for_organization(swap.organization),
+        requester=swap.requester,
+        offered=offered,
+        kind=swap.kind,
+        their_date=swap.their_date,
+        now=now,
+        count_offers=False,
+    )
+    return {candidate.agent.pk: _broken(candidate.violations) for candidate in check.evaluate(takers)}
+
+
+def _still_holds(swap: Swap, now: dt.datetime) -> None:
+    """Before a supervisor's approval: both shifts as offered and every timeless rule still met."""
+    taker = _taker(swap)
+    offered = shift_of(agent=swap.requester, date=swap.date)
+    asked = shift_of(agent=taker, date=_their_date(swap)) if swap.kind == SwapKind.SWAP else None
+    if not offered.same_as(swap.offered_shift) or (asked is not None and not asked.same_as(swap.taker_shift)):
+        raise _conflict(
+            "schedule_changed",
+            _("A schedule changed since this swap was offered: the shifts are no longer what they were."),
+        )
+    check = SwapCheck(
+        rules=SwapSettings.for_organization(swap.organization),
+        requester=swap.requester,
+        offered=offered,
+        kind=swap.kind,
+        their_date=swap.their_date,
+        now=now,
+        count_offers=False,
+    )
+    broken = [v for v in check.evaluate([taker])[0].violations if v.code in _TIMELESS]
+    if broken:
+        raise NotEligible(broken)
+
+
 def _recheck_one(pk: int, now: dt.datetime) -> str | None:
-    """One live swap against its days: what became of it (None: still holds)."""
+    """One live swap against its days and rules: what became of it (None: it still holds). An
+    awaiting swap that no longer holds is denied, an open one cancelled, with the reason; a
+    recipient of an open offer who could no longer take it drops out (its offer's actions end)."""
     with transaction.atomic():
         swap = (
             Swap.objects.select_for_update(of=("self",), skip_locked=True)
@@ -605,44 +685,68 @@ def _recheck_one(pk: int, now: dt.datetime) -> str | None:
             .first()
         )
         if swap is None:
-            return None
+            return None  # decided meanwhile, or being accepted or decided right now (that re-checks)
         Swap.objects.filter(pk=pk).update(checked_at=now)
         offered = shift_of(agent=swap.requester, date=swap.date)
-        changed = not offered.same_as(swap.offered_shift)
+        codes: list[str] = []
         if swap.status == SwapStatus.AWAITING_APPROVAL:
-            if not changed and swap.kind == SwapKind.SWAP:
-                changed = not shift_of(agent=_taker(swap), date=_their_date(swap)).same_as(swap.taker_shift)
-            if not changed:
+            taker = _taker(swap)
+            asked = shift_of(agent=taker, date=_their_date(swap)) if swap.kind == SwapKind.SWAP else None
+            if not offered.same_as(swap.offered_shift) or (
+                asked is not None and not asked.same_as(swap.taker_shift)
+            ):
+                codes = ["schedule_changed"]
+            else:
+                codes = _takers_broken(swap, offered, [taker], now)[taker.pk]
+            if not codes:
                 return None
+        elif not offered.same_as(swap.offered_shift):
+            codes = ["schedule_changed"]
+        else:
+            check = SwapCheck(
+                rules=SwapSettings.for_organization(swap.organization),
+                requester=swap.requester,
+                offered=offered,
+                kind=swap.kind,
+                their_date=swap.their_date,
+                now=now,
+                count_offers=False,
+            )
+            codes = _broken(check.requester_violations())
+            if not codes:
+                pending = list(swap.recipients.filter(answer=Answer.PENDING).select_related("agent"))
+                broken = _takers_broken(swap, offered, [r.agent for r in pending], now) if pending else {}
+                dropped = []
+                for recipient in pending:
+                    why = list(broken.get(recipient.agent_id, []))
+                    if swap.kind == SwapKind.SWAP and not shift_of(
+                        agent=recipient.agent, date=_their_date(swap)
+                    ).same_as(recipient.shift):
+                        why.insert(0, "schedule_changed")
+                    if why:
+                        dropped.append(recipient)
+                        codes += why
+                SwapRecipient.objects.filter(pk__in=[r.pk for r in dropped]).update(
+                    answer=Answer.UNAVAILABLE, answered_at=now
+                )
+                Notification.objects.filter(
+                    kind="swap_offer", params__swap_id=swap.pk, user_id__in=[r.agent.user_id for r in dropped]
+                ).update(expires_at=now)
+                if swap.open or len(dropped) < len(pending):
+                    return None  # others may still take it
+                if not pending:
+                    return None
+    reason = _why(codes)
     if swap.status == SwapStatus.AWAITING_APPROVAL:
         # The lifecycle's own denial (claimed pending, both agents told with the reason); a
         # supervisor deciding it at the same moment simply wins it.
-        denied = decisions_lapse(
-            lifecycle=SWAPS,
-            pending=[pk],
-            reason=Reason(
-                gettext_noop("A schedule changed under the swap: the shifts are no longer what they were.")
-            ),
-        )
+        denied = decisions_lapse(lifecycle=SWAPS, pending=[pk], reason=reason)
         return "denied" if denied else None
     with transaction.atomic():
         swap = Swap.objects.select_related("requester").get(pk=pk)
-        if not changed:
-            # The requester's shift holds; recipients whose own shift changed drop out.
-            dropped = [
-                r.pk
-                for r in swap.recipients.filter(answer=Answer.PENDING).select_related("agent")
-                if swap.kind == SwapKind.SWAP
-                and not shift_of(agent=r.agent, date=_their_date(swap)).same_as(r.shift)
-            ]
-            SwapRecipient.objects.filter(pk__in=dropped).update(answer=Answer.UNAVAILABLE, answered_at=now)
-            if swap.open or swap.recipients.filter(answer=Answer.PENDING).exists():
-                return None
         if not _close(swap, to=SwapStatus.CANCELLED, now=now):
             return None
-        reason = Reason(gettext_noop("A schedule changed under the offer: it no longer holds."))
-        swap.status_reason_i18n = reason.as_json()
-        swap.status_reason = reason.render("en")
+        decision_set_reason(swap, reason)
         swap.save(update_fields=["status_reason", "status_reason_i18n"])
         notified = _close_offer_notifications(swap, now)
         told = [swap.requester, *_agents_of_users(notified, exclude=[swap.requester_id])]
@@ -653,16 +757,18 @@ def _recheck_one(pk: int, now: dt.datetime) -> str | None:
     return "cancelled"
 
 
+# A write's transaction may commit minutes after it stamped its days (a sync of thousands of days):
+# the periodic net looks this far back before a swap's last check, so such a change is not missed.
+RECHECK_SLACK = dt.timedelta(minutes=10)
+
+
 def swaps_recheck(*, now: dt.datetime | None = None) -> dict[str, int]:
-    """Live swaps whose days changed since they were last checked (a sync, time off, a schedule
-    request, another swap): an open offer that no longer holds is cancelled, one awaiting approval
-    denied, with the reason, and everyone involved is told. Safe to run twice."""
-    from django.db.models import Exists, OuterRef
-
-    from schedules.models import ScheduleDay
-
+    """The periodic net under swaps_recheck_days (which schedule_days_changed triggers at once):
+    live swaps whose days changed since shortly before their last check are checked again; an open
+    offer that no longer holds is cancelled, one awaiting approval denied, with the reason, and
+    everyone involved is told. Safe to run twice: one that still holds is left as it is."""
     now = now or timezone.now()
-    changed_day = ScheduleDay.objects.filter(updated_at__gt=OuterRef("checked_at"))
+    changed_day = ScheduleDay.objects.filter(updated_at__gt=OuterRef("checked_at") - RECHECK_SLACK)
     live = Swap.objects.filter(status__in=LIVE).filter(
         Exists(changed_day.filter(agent_id=OuterRef("requester_id"), date=OuterRef("date")))
         | Exists(changed_day.filter(agent_id=OuterRef("taker_id"), date=OuterRef("their_date")))
@@ -674,10 +780,54 @@ def swaps_recheck(*, now: dt.datetime | None = None) -> dict[str, int]:
             )
         )
     )
+    return _recheck(list(live.values_list("pk", flat=True)[:1000]), now)
+
+
+def _recheck(ids: Sequence[int], now: dt.datetime) -> dict[str, int]:
     counts = {"checked": 0, "cancelled": 0, "denied": 0}
-    for pk in live.values_list("pk", flat=True)[:1000]:
+    for pk in ids:
         counts["checked"] += 1
         outcome = _recheck_one(pk, now)
         if outcome:
             counts[outcome] += 1
     return counts
+
+
+def swaps_on_days(*, keys: Sequence[tuple[int, dt.date]]) -> list[int]:
+    """The live swaps that hold a promise about one of these (agent id, date) days: a shift offered
+    or taken back there, or (a day either side, for other zones) where a shift would land."""
+    wanted = set(keys)
+    if not wanted:
+        return []
+    agents = {agent_id for agent_id, _date in wanted}
+    dates = {date + dt.timedelta(days=offset) for _agent, date in wanted for offset in (-1, 0, 1)}
+    rows = list(
+        Swap.objects.filter(status__in=LIVE)
+        .filter(
+            Q(requester_id__in=agents)
+            | Q(taker_id__in=agents)
+            | Q(recipients__agent_id__in=agents, recipients__answer=Answer.PENDING)
+        )
+        .filter(Q(date__in=dates) | Q(their_date__in=dates))
+        .values_list("pk", "requester_id", "taker_id", "date", "their_date")
+        .distinct()
+    )
+    invited: dict[int, list[int]] = {}
+    for swap_id, agent_id in SwapRecipient.objects.filter(
+        swap_id__in=[row[0] for row in rows], answer=Answer.PENDING
+    ).values_list("swap_id", "agent_id"):
+        invited.setdefault(swap_id, []).append(agent_id)
+    found = []
+    for pk, requester_id, taker_id, date, their_date in rows:
+        takers = [taker_id] if taker_id else invited.get(pk, [])
+        near = {date + dt.timedelta(days=offset) for offset in (-1, 0, 1)}
+        if their_date is not None:
+            near |= {their_date + dt.timedelta(days=offset) for offset in (-1, 0, 1)}
+        if any((agent_id, day) in wanted for agent_id in [requester_id, *takers] for day in near):
+            found.append(pk)
+    return sorted(found)
+
+
+def swaps_recheck_ids(*, ids: Sequence[int], now: dt.datetime | None = None) -> dict[str, int]:
+    """The given swaps checked again (those still live; the others are left as they are)."""
+    return _recheck(list(ids), now or timezone.now())

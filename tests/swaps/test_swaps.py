@@ -232,7 +232,8 @@ def test_a_sync_under_an_awaiting_swap_denies_it_with_a_reason(logged_in, agent,
         assert swaps_recheck()["checked"] == 0
 
     swap = Swap.objects.get()
-    assert swap.status == SwapStatus.DENIED and "schedule changed" in swap.status_reason
+    assert swap.status == SwapStatus.DENIED
+    assert swap.status_reason == "The swap no longer holds: a shift is no longer what it was when offered."
     assert Notification.objects.filter(kind="swap_denied").count() == 2
 
 
@@ -436,6 +437,9 @@ def test_twenty_threads_accepting_one_offer(postgres, org, agent, auto, make_app
     assert Activity.objects.filter(activity_code__code="EARLY").count() == 1
     assert Notification.objects.filter(kind="swap_accepted").count() == 1
     assert ScheduleChange.objects.filter(reason=f"swap {swap_id}").count() == 2
+    # Told once each: the requester and the winner of the outcome, the nineteen others that it was taken.
+    assert Notification.objects.filter(kind="swap_approved").count() == 2
+    assert Notification.objects.filter(kind="swap_taken").count() == 19
     assert SwapRecipient.objects.filter(answer=Answer.ACCEPTED).count() == 1
 
 
