@@ -751,7 +751,7 @@ class TimeOffLimitAdmin(OrganizationConfigAdmin):
     supervisor_actions = frozenset({"view", "change", "add", "delete"})
     form = TimeOffLimitForm
     list_display = ["scope", "day", "unit", "capacity", "organization"]
-    list_filter = ["organization", "team", "unit", "date"]
+    list_filter = ["organization", "team", "unit"]
     list_select_related = ["organization", "team"]
     ordering = ["organization", "team__name", "date"]
 
