@@ -1,7 +1,7 @@
 """Fan-out benchmark: one `notify` call to N agents with D trusted devices each, delivered by push
 through real Celery worker process(es) to the local fake FCM server, once per push transport
-(FCM_TRANSPORT: "sdk", firebase-admin's send_each; "async", aiohttp), side by side with a plain
-aiohttp client's ceiling.
+(FCM_TRANSPORT: "sdk", firebase-admin's send_each; "async", keep-alive HTTP/1.1 on asyncio), side by
+side with a plain aiohttp client's ceiling.
 
     .venv/bin/python bench/fanout.py                      # 50,000 agents x 2 devices = 100,000 messages, each transport
     .venv/bin/python bench/fanout.py --agents 2000        # smoke run (a few seconds)
