@@ -26,7 +26,10 @@ def demo_time_off_upsert(
         return
     codes = dict(ActivityCode.objects.filter(organization=organization).values_list("code", "pk"))
     with transaction.atomic():
-        TimeOffSettings.objects.get_or_create(organization=organization)
+        # An interval is approved at once while one agent more than required stays without this one
+        # (the demo staffing's comfortable blocks), and a supervisor decides where exactly the
+        # requirement stays (its tight blocks): both types on the coming days.
+        TimeOffSettings.objects.get_or_create(organization=organization, defaults={"interval_auto_margin": 1})
         for code in ("VAC", "COMP"):
             ApprovalRule.objects.update_or_create(
                 organization=organization,
