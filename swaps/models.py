@@ -73,6 +73,10 @@ class SwapSettings(models.Model):
     max_open_offers_per_agent = models.PositiveSmallIntegerField(
         default=5, validators=[MinValueValidator(1), MaxValueValidator(50)]
     )
+    # One by default: a second offer of the same shift would promise it twice.
+    max_open_offers_per_shift = models.PositiveSmallIntegerField(
+        _("open offers per shift"), default=1, validators=[MinValueValidator(1), MaxValueValidator(10)]
+    )
     # Also how many colleagues a board offer is announced to.
     max_recipients = models.PositiveSmallIntegerField(
         _("recipients per offer"), default=20, validators=[MinValueValidator(1), MaxValueValidator(200)]
@@ -169,12 +173,6 @@ class Swap(Decision):
     class Meta:
         ordering = ["-id"]
         constraints = [
-            # One live offer per shift: a second offer of the same day would promise it twice.
-            models.UniqueConstraint(
-                fields=["requester", "date"],
-                condition=Q(status__in=[SwapStatus.OPEN, SwapStatus.AWAITING_APPROVAL]),
-                name="swap_one_live_offer_per_shift",
-            ),
             models.CheckConstraint(
                 condition=Q(offered_end__gt=F("offered_start")), name="swap_shift_end_after_start"
             ),
@@ -195,6 +193,12 @@ class Swap(Decision):
         ]
         indexes = [
             models.Index(fields=["requester", "-id"], name="swap_requester"),
+            # The live offers of a shift, counted against max_open_offers_per_shift.
+            models.Index(
+                fields=["requester", "date"],
+                condition=Q(status__in=["open", "pending"]),
+                name="swap_live_per_shift",
+            ),
             models.Index(fields=["expires_at"], condition=Q(status="open"), name="swap_open_expiry"),
             models.Index(
                 fields=["organization", "date"], condition=Q(status="open", open=True), name="swap_board"

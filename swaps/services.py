@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 
-from django.db import IntegrityError, transaction
+from django.db import transaction
 from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -158,8 +158,18 @@ def swap_candidates(
         agent=agent, date=date, kind=kind, their_date=their_date, now=now, count_offers=False
     )
     _no_shift_offered(check)
-    pool = list(candidate_pool(requester=agent, rules=rules, include_other_teams=include_ineligible))
-    results = check.evaluate(pool)
+    pool = candidate_pool(requester=agent, rules=rules, include_other_teams=include_ineligible)
+    if kind == SwapKind.SWAP and their_date is not None:
+        # Only colleagues with a shift that day can swap (their_date is theirs, in their zone): the
+        # others are not evaluated at all, unless the caller asks why its own team cannot.
+        works = Exists(
+            ScheduleDay.objects.filter(agent=OuterRef("pk"), date=their_date, first_start__isnull=False)
+        )
+        if not include_ineligible:
+            pool = pool.filter(works)
+        elif agent.team_id:
+            pool = pool.filter(works | Q(team_id=agent.team_id))
+    results = check.evaluate(list(pool))
     if include_ineligible:
         # The ineligible of the caller's team (of the organisation, for an agent in no team).
         return [r for r in results if r.eligible or not agent.team_id or r.agent.team_id == agent.team_id]
@@ -213,6 +223,19 @@ def swap_offer_create(
         count_offers=True,
     )
     _no_shift_offered(check)
+    # Counted under the same lock: the organisation may let one shift be offered to several
+    # colleagues or boards at once (the first exchange makes the others' shift a changed one).
+    live_for_shift = Swap.objects.filter(requester=agent, date=date, status__in=LIVE).count()
+    if live_for_shift >= rules.max_open_offers_per_shift:
+        raise _conflict(
+            "swap_pending",
+            _("This shift is already offered in another open swap; cancel that one first.")
+            if live_for_shift == 1
+            else _(
+                "This shift is already offered in %(count)d open swaps, the most allowed; cancel one first."
+            )
+            % {"count": live_for_shift},
+        )
     if open:
         pool = list(candidate_pool(requester=agent, rules=rules, include_other_teams=False))
     else:
@@ -251,27 +274,21 @@ def swap_offer_create(
     expiry = expires_at or default_expiry
     if expiry <= now:
         raise NotEligible([Violation("lead_time", _("The shift starts too soon to offer it."))])
-    try:
-        with transaction.atomic():
-            swap = Swap.objects.create(
-                organization_id=agent.organization_id,
-                requester=agent,
-                kind=kind,
-                date=date,
-                their_date=their_date,
-                open=open,
-                message=message,
-                expires_at=expiry,
-                offered_shift=offered.snapshot(),
-                offered_start=offered.start,
-                offered_end=offered.end,
-                created_at=now,
-                checked_at=now,
-            )
-    except IntegrityError:
-        raise _conflict(
-            "swap_pending", _("This shift is already offered in another open swap; cancel that one first.")
-        ) from None
+    swap = Swap.objects.create(
+        organization_id=agent.organization_id,
+        requester=agent,
+        kind=kind,
+        date=date,
+        their_date=their_date,
+        open=open,
+        message=message,
+        expires_at=expiry,
+        offered_shift=offered.snapshot(),
+        offered_start=offered.start,
+        offered_end=offered.end,
+        created_at=now,
+        checked_at=now,
+    )
     # A board offer's recipients are the colleagues it was announced to (up to the organisation's
     # limit): they keep seeing it, and how it ended, once it is no longer on the board.
     notified = takers[: rules.max_recipients]

@@ -191,3 +191,82 @@ def test_not_tradable_activity_on_the_takers_side(logged_in, org, agent, teammat
     rules.not_tradable_codes.add(ActivityCode.objects.get(organization=org, code="LATE"))
 
     assert violations(logged_in(agent), teammate.pk) == {"not_tradable_activity"}
+
+
+def test_several_offers_of_one_shift_by_setting_and_the_first_exchange_ends_the_others(
+    logged_in, org, agent, teammate, django_capture_on_commit_callbacks
+):
+    from schedules.models import ApprovalRule, RequestType, RuleAction
+    from tests.factories import AgentFactory
+
+    ApprovalRule.objects.create(
+        organization=org, request_type=RequestType.SWAP, action=RuleAction.AUTO_APPROVE
+    )
+    SwapSettings.objects.create(organization=org, max_open_offers_per_shift=2)
+    third = AgentFactory(organization=org, name="Cleo")
+    shift(agent, DAY, ("EARLY", "09:00", "17:00"))
+    for other in (teammate, third):
+        shift(other, DAY, ("LATE", "10:00", "18:00"))
+    client = logged_in(agent)
+    first = offer(client, recipients=[teammate.pk]).json()["id"]
+    second = offer(client, recipients=[third.pk]).json()["id"]
+    third_offer = offer(client, open=True)
+    assert third_offer.status_code == 409 and third_offer.json()["code"] == "swap_pending"
+    assert "2 open swaps" in third_offer.json()["detail"]
+
+    with django_capture_on_commit_callbacks(execute=True):
+        assert logged_in(teammate).post(f"/api/v1/swaps/{first}/accept").json()["status"] == "completed"
+
+    assert Swap.objects.get(pk=second).status == SwapStatus.CANCELLED  # Alice's shift is Bob's now
+    late = logged_in(third).post(f"/api/v1/swaps/{second}/accept")
+    assert late.status_code == 409 and late.json()["code"] == "swap_not_open"
+
+
+def test_candidates_of_an_agent_in_no_team_include_the_organisations_ineligible(logged_in, org, agent):
+    from tests.factories import AgentFactory
+
+    works = AgentFactory(organization=org, name="Works")
+    AgentFactory(organization=org, name="Free")
+    shift(agent, DAY, ("EARLY", "09:00", "17:00"))
+    shift(works, DAY, ("LATE", "10:00", "18:00"))
+    client = logged_in(agent)
+
+    eligible = client.get(f"/api/v1/swaps/candidates?date={DAY}").json()
+    everyone = client.get(f"/api/v1/swaps/candidates?date={DAY}&include=ineligible").json()
+
+    assert [c["agent"]["name"] for c in eligible] == ["Works"]
+    assert {c["agent"]["name"]: [v["code"] for v in c["violations"]] for c in everyone} == {
+        "Works": [],
+        "Free": ["no_shift"],
+    }
+
+
+def test_unequal_paid_time_goes_to_a_supervisor_by_setting(logged_in, org, agent, teammate):
+    from schedules.models import ApprovalRule, RequestType, RuleAction
+
+    ApprovalRule.objects.create(
+        organization=org, request_type=RequestType.SWAP, action=RuleAction.AUTO_APPROVE
+    )
+    SwapSettings.objects.create(organization=org, unequal_paid_time=UnequalPaidTime.SUPERVISOR)
+    shift(agent, DAY, ("EARLY", "09:00", "17:00"))
+    shift(teammate, DAY, ("LATE", "10:00", "17:30"))
+    swap_id = offer(logged_in(agent), recipients=[teammate.pk]).json()["id"]
+
+    taken = logged_in(teammate).post(f"/api/v1/swaps/{swap_id}/accept").json()
+
+    assert taken["status"] == "awaiting_approval"
+    assert taken["status_reason"] == "Shifts of unequal paid time need a supervisor."
+
+
+def test_a_blackout_declines_the_swap_when_taken(logged_in, org, agent, teammate, two_shifts):
+    from notifications.models import Notification
+    from schedules.models import BlackoutPeriod
+
+    BlackoutPeriod.objects.create(organization=org, start_date=DAY, end_date=DAY, reason="Black Friday")
+    swap_id = offer(logged_in(agent), recipients=[teammate.pk]).json()["id"]
+
+    taken = logged_in(teammate).post(f"/api/v1/swaps/{swap_id}/accept").json()
+
+    assert taken["status"] == "denied"
+    assert "Black Friday" in taken["status_reason"]
+    assert Notification.objects.filter(kind="swap_denied").count() == 2
