@@ -5,7 +5,8 @@ from __future__ import annotations
 from django.db.models import Exists, OuterRef, Q, QuerySet
 
 from em_agent.models import Agent
-from swaps.models import Answer, Swap, SwapRecipient, SwapSettings, SwapStatus
+from schedules.models import ScheduleDay
+from swaps.models import Answer, Swap, SwapKind, SwapRecipient, SwapSettings, SwapStatus
 
 
 def _board_for(agent: Agent) -> Q:
@@ -44,7 +45,13 @@ def swap_list_for_agent(*, agent: Agent, box: str, statuses: list[str] | None = 
     """`board`: open board offers the agent may take; `incoming`: offers made to it (or taken by
     it); `outgoing`: its own offers. Newest first."""
     if box == "board":
-        swaps = Swap.objects.filter(_board_for(agent))
+        # Only offers the agent could fit at all: a swap of a day it works (it gives that shift
+        # back), a give-away of a day it is free. The other rules are checked when it accepts.
+        works = ScheduleDay.objects.filter(agent=agent, first_start__isnull=False)
+        swaps = Swap.objects.filter(_board_for(agent)).filter(
+            Q(kind=SwapKind.SWAP, their_date__in=works.values("date"))
+            | (Q(kind=SwapKind.GIVE_AWAY) & ~Q(date__in=works.values("date")))
+        )
     elif box == "incoming":
         swaps = Swap.objects.filter(
             Q(taker_id=agent.pk) | Q(Exists(SwapRecipient.objects.filter(swap=OuterRef("pk"), agent=agent)))
