@@ -40,7 +40,7 @@ from em_agent.admin_scoping import (
 from em_agent.exceptions import ApplicationError
 from em_agent.models import Agent, Organization, Team, User
 from schedules.admin import DecisionQueueAdmin, OrganizationConfigAdmin, QueueStatusFilter, _explain, _span
-from schedules.models import ActivityCategory, ActivityCode
+from schedules.models import Activity, ActivityCategory, ActivityCode
 from timeoff.admin_services import balance_adjust, time_off_limit_delete, time_off_limit_save
 from timeoff.balances import Balance, balance_for_code, balances_for_agent, hours
 from timeoff.limits import limits_for_days, taken_on
@@ -121,28 +121,46 @@ class Outlook:
     after: int  # what remains once approved (a pending request takes nothing yet)
 
 
+def _spans(request: TimeOffRequest, days: list[TimeOffDay]) -> dict[dt.date, tuple[dt.datetime, dt.datetime]]:
+    """The time each day takes the agent away: part of a day its own span; a whole day the shift
+    it replaces (the staffing that matters is that of the hours the agent would have worked),
+    or the local day where nothing is scheduled yet."""
+    spans = {day.date: (day.start, day.end) for day in days}
+    if request.kind == TimeOffKind.FULL_DAY:
+        shifts: dict[dt.date, tuple[dt.datetime, dt.datetime]] = {}
+        for date, start, end in Activity.objects.filter(
+            agent_id=request.agent_id, day__date__in=list(spans)
+        ).values_list("day__date", "start", "end"):
+            first, last = shifts.get(date, (start, end))
+            shifts[date] = (min(first, start), max(last, end))
+        spans.update(shifts)
+    return spans
+
+
 def _staffing(request: TimeOffRequest, days: list[TimeOffDay]) -> dict[dt.date, StaffingInterval | None]:
     agent = request.agent
+    spans = _spans(request, days)
+    if not spans:
+        return {}
     scopes = Q(team__isnull=True) | (Q(team_id=agent.team_id) if agent.team_id is not None else Q(pk__in=[]))
     intervals = list(
         StaffingInterval.objects.filter(
             scopes,
             organization_id=agent.organization_id,
-            start__gte=request.start - dt.timedelta(minutes=60),  # the longest interval
-            start__lt=request.end,
+            start__gte=min(start for start, _end in spans.values()) - dt.timedelta(minutes=60),  # the longest
+            start__lt=max(end for _start, end in spans.values()),
         )
     )
     found: dict[dt.date, StaffingInterval | None] = {}
-    for day in days:
+    for date, (start, end) in spans.items():
         covered = [
             interval
             for interval in intervals
-            if interval.start < day.end
-            and interval.start + dt.timedelta(minutes=interval.minutes) > day.start
+            if interval.start < end and interval.start + dt.timedelta(minutes=interval.minutes) > start
         ]
         # The team's own staffing says more than the whole organisation's.
         own = [interval for interval in covered if interval.team_id is not None] or covered
-        found[day.date] = min(own, key=lambda i: (i.scheduled - i.required, i.start), default=None)
+        found[date] = min(own, key=lambda i: (i.scheduled - i.required, i.start), default=None)
     return found
 
 

@@ -142,7 +142,8 @@ def test_the_queue_shows_pending_time_off_with_staffing_limit_left_and_balance(
     supervisor, alice, bob, charlie, org, team
 ):
     TimeOffLimit.objects.create(organization=org, team=team, capacity=2)
-    for hour, scheduled in ((8, 5), (13, 4), (15, 6)):  # 09:00, 14:00, 16:00 in Amsterdam
+    # 02:00 (none of Alice's shift: not what her absence weighs on), 09:00, 14:00, 16:00 in Amsterdam
+    for hour, scheduled in ((1, 0), (8, 5), (13, 4), (15, 6)):
         StaffingInterval.objects.create(
             organization=org,
             team=team,
@@ -162,7 +163,7 @@ def test_the_queue_shows_pending_time_off_with_staffing_limit_left_and_balance(
     assert [r.pk for r in queue.context["cl"].result_list] == [pending.pk]
     page = queue.content.decode()
     assert "16.00 h" in page  # two days of 8 hours
-    assert "4 scheduled, 4 required at 14:00" in page  # the tightest interval, in Alice's zone
+    assert "4 scheduled, 4 required at 14:00" in page  # the tightest of her shift, in her zone
     assert "Customer care: 1 of 2 agents left" in page  # Bob takes one place on Monday
     assert "40.00 h left, 24.00 h after" in page
     assert {r.pk for r in everything.context["cl"].result_list} == {pending.pk, approved.pk}
