@@ -16,6 +16,7 @@ from em_agent.exceptions import ApplicationError
 from notifications.models import Notification
 from schedules.models import Activity, ApprovalRule, RequestType, RuleAction
 from schedules.requests import schedule_request_create
+from tests.conftest import run_together
 from tests.factories import AgentFactory, SupervisorFactory, TeamFactory, UserFactory
 from tests.schedules.factories import ActivityCodeFactory, local, shift
 from timeoff.admin_services import balance_adjust
@@ -670,3 +671,41 @@ def test_every_time_off_page_opens_for_a_superuser_and_the_index_lists_them(supe
         "/admin/timeoff/timeoffsettings/",
     ):
         assert f'href="{listed}"' in index
+
+
+# --- a race ------------------------------------------------------------------------------------
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_adjustment_and_an_approval_racing_for_the_last_hours_never_both_pass(
+    postgres, supervisor, alice, vac
+):
+    TimeOffBalance.objects.filter(agent=alice).update(earned_minutes=8 * 60)
+    request = _ask(alice)  # pending, 8 hours: takes nothing until approved
+
+    def approve():
+        try:
+            time_off_request_approve(request_id=request.pk, actor=supervisor)
+        except ApplicationError as error:
+            return error.code
+        return "approved"
+
+    def adjust():
+        try:
+            balance_adjust(
+                agent=alice, activity_code=vac, hours=Decimal(-8), reason="Paid out", by=supervisor
+            )
+        except ApplicationError as error:
+            return error.code
+        return "adjusted"
+
+    for _round in range(3):  # either may come first
+        results = run_together([approve, adjust])
+        assert sorted(results) in (["approved", "validation_error"], ["adjusted", "insufficient_balance"])
+        balance = balance_for_code(agent=alice, activity_code=vac, today=NOW.date())
+        assert balance.remaining == 0
+        # Back to the start for the next round.
+        BalanceAdjustment.objects.all().delete()
+        TimeOffRequest.objects.filter(pk=request.pk).update(status=TimeOffStatus.PENDING, change_group=None)
+        Activity.objects.filter(agent=alice, day__date=MONDAY).delete()
+        shift(alice, MONDAY, ("PHONE", "09:00", "17:00"))
