@@ -92,3 +92,44 @@ def test_accept_racing_a_write_to_the_same_day(agent, teammate, offered, repeat)
             swap.refresh_from_db()
         assert swap.status == SwapStatus.CANCELLED
         assert codes_on(teammate, DAY) == ["LATE"]
+
+
+@pytest.mark.parametrize("repeat", range(3))
+def test_accept_racing_a_time_off_approval_of_the_same_day(agent, teammate, supervisor, offered, repeat):
+    """Bob asked for the day off after the offer (the re-check that would cancel the offer is held
+    back here), and accepts Alice's shift while a supervisor approves his time off. The pending
+    time off already stops the swap, and the approval's rewrite of his day would too: whatever
+    the order, his time off is approved, the swap is not exchanged, and nobody deadlocks."""
+    from django.db.models.signals import post_save
+
+    from tests.swaps.test_eligibility import time_off
+    from timeoff.models import TimeOffBalance, TimeOffRequest, TimeOffStatus
+    from timeoff.services import time_off_request_approve
+
+    post_save.disconnect(sender=TimeOffRequest, dispatch_uid="swaps-time-off")
+    try:
+        request = time_off(teammate, DAY)
+    finally:
+        from swaps import receivers
+
+        post_save.connect(receivers.on_time_off_saved, sender=TimeOffRequest, dispatch_uid="swaps-time-off")
+    TimeOffBalance.objects.create(
+        agent=teammate, activity_code=request.activity_code, earned_minutes=100 * 60, as_of=NOW.date()
+    )
+
+    results = run_together(
+        [
+            _outcome(lambda: swap_accept(agent=teammate, swap_id=offered.pk)),
+            _outcome(lambda: time_off_request_approve(request_id=request.pk, actor=supervisor)),
+        ]
+    )
+
+    assert results[1] == TimeOffStatus.APPROVED
+    assert results[0] in ("not_eligible", "schedule_changed")
+    assert codes_on(teammate, DAY) == ["VAC"] and codes_on(agent, DAY) == ["EARLY"]
+    swap = Swap.objects.get()
+    assert swap.status in (SwapStatus.OPEN, SwapStatus.CANCELLED)
+    swaps_recheck()  # the net, for a re-check that found the swap claimed by the failing accept
+    swap.refresh_from_db()
+    assert swap.status == SwapStatus.CANCELLED
+    assert not ScheduleChange.objects.filter(reason=f"swap {swap.pk}").exists()
