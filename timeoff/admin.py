@@ -571,7 +571,7 @@ class BalanceAdjustmentAdmin(OrganizationScopedAdmin):
     supervisor_actions = frozenset({"view", "add"})
     form = BalanceAdjustmentForm
     list_display = ["agent", "activity_code", "hours_text", "reason", "made_by", "made_at"]
-    list_filter = ["activity_code", "agent__team"]
+    list_filter = ["agent", "activity_code", "agent__team"]
     search_fields = ["agent__name", "agent__user__email", "reason"]
     list_select_related = ["agent", "activity_code", "made_by"]
     autocomplete_fields = ["agent"]
@@ -694,6 +694,7 @@ class BalanceAdjustmentAdmin(OrganizationScopedAdmin):
             agents = agents.filter(name__icontains=query)
         page = Paginator(agents, 25).get_page(request.GET.get("p"))
         add_url = reverse("admin:timeoff_balanceadjustment_add")
+        history_url = reverse("admin:timeoff_balanceadjustment_changelist")
         rows = []
         for agent in page:
             today = timezone.now().astimezone(agent.zone).date()
@@ -714,6 +715,8 @@ class BalanceAdjustmentAdmin(OrganizationScopedAdmin):
                             )
                         ],
                         "adjust_url": f"{add_url}?agent={agent.pk}&activity_code={balance.activity_code.pk}",
+                        "history_url": f"{history_url}?agent__id__exact={agent.pk}"
+                        f"&activity_code__id__exact={balance.activity_code.pk}",
                     }
                 )
         context = {

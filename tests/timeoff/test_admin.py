@@ -390,6 +390,12 @@ def test_a_supervisor_adjusts_a_balance_with_a_reason_and_it_is_audited(supervis
     assert balance_for_code(agent=alice, activity_code=vac, today=NOW.date()).remaining == 40 * 60 - 150
     listed = client.get("/admin/timeoff/balanceadjustment/").content.decode()
     assert "-2.50" in listed and "Counted twice" in listed
+    history = client.get(
+        "/admin/timeoff/balanceadjustment/",
+        {"agent__id__exact": alice.pk, "activity_code__id__exact": vac.pk},
+    )
+    assert [a.pk for a in history.context["cl"].result_list] == [adjustment.pk]
+    assert "/admin/timeoff/balanceadjustment/?agent__id__exact=" in client.get(BALANCES).content.decode()
     assert client.get(f"/admin/timeoff/balanceadjustment/{adjustment.pk}/change/").status_code == 200
     assert (
         client.post(f"/admin/timeoff/balanceadjustment/{adjustment.pk}/delete/", {"post": "yes"}).status_code
