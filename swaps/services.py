@@ -54,7 +54,7 @@ class NotEligible(ApplicationError):
     def __init__(self, violations: Sequence[Violation]) -> None:
         super().__init__(
             "not_eligible",
-            _("This swap is not allowed: %(reasons)s") % {"reasons": "; ".join(v.detail for v in violations)},
+            _("This swap is not allowed: %(reasons)s") % {"reasons": " ".join(v.detail for v in violations)},
             status_code=status.HTTP_409_CONFLICT,
         )
         self.violations = [violation.as_dict() for violation in violations]
