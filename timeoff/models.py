@@ -35,6 +35,8 @@ class AbsenceRequest(models.Model):
     created_at = models.DateTimeField(default=utc_now, editable=False)
 
     class Meta:
+        verbose_name = _("absence request")
+        verbose_name_plural = _("absence requests")
         ordering = ["-id"]
         indexes = [
             models.Index(fields=["agent", "-id"], name="absence_request_agent"),
@@ -79,6 +81,8 @@ class TimeOffBalance(models.Model):
     updated_at = models.DateTimeField(default=utc_now)
 
     class Meta:
+        verbose_name = _("earned balance")
+        verbose_name_plural = _("earned balances")
         ordering = ["agent", "activity_code"]
         constraints = [
             models.UniqueConstraint(fields=["agent", "activity_code"], name="time_off_balance_one_per_code"),
@@ -112,6 +116,8 @@ class StaffingInterval(models.Model):
     updated_at = models.DateTimeField(default=utc_now)
 
     class Meta:
+        verbose_name = _("staffing interval")
+        verbose_name_plural = _("staffing intervals")
         ordering = ["organization", "team", "start"]
         constraints = [
             # Two partial constraints, as NULLs are distinct in a unique index: one row per start for
@@ -172,7 +178,8 @@ class TimeOffSettings(models.Model):
     interval_approval_margin = models.PositiveSmallIntegerField(default=1)
 
     class Meta:
-        verbose_name_plural = "time-off settings"
+        verbose_name = _("time-off settings")
+        verbose_name_plural = _("time-off settings")
         constraints = [
             models.CheckConstraint(
                 condition=Q(monday_hours__gte=0, monday_hours__lte=24)
@@ -255,7 +262,8 @@ class TimeOffPolicy(models.Model):
     )
 
     class Meta:
-        verbose_name_plural = "time-off policies"
+        verbose_name = _("time-off policy")
+        verbose_name_plural = _("time-off policies")
         ordering = ["organization", "activity_code"]
         constraints = [
             models.UniqueConstraint(
@@ -296,6 +304,8 @@ class BalanceAdjustment(models.Model):
     made_at = models.DateTimeField(default=utc_now)
 
     class Meta:
+        verbose_name = _("balance adjustment")
+        verbose_name_plural = _("balance adjustments")
         ordering = ["-made_at", "-id"]
         indexes = [models.Index(fields=["agent", "activity_code"], name="balance_adjustment_agent_code")]
         constraints = [
@@ -330,6 +340,8 @@ class TimeOffLimit(models.Model):
     )
 
     class Meta:
+        verbose_name = _("time-off limit")
+        verbose_name_plural = _("time-off limits")
         ordering = ["organization", "team", "date"]
         # One default and one row per date, for each team and for the organisation (NULLs are
         # distinct in a unique index, hence one partial constraint per case).
@@ -412,6 +424,8 @@ class TimeOffRequest(Decision):
     cancelled_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
+        verbose_name = _("time-off request")
+        verbose_name_plural = _("time-off requests")
         ordering = ["-id"]
         indexes = [
             models.Index(fields=["agent", "-id"], name="time_off_request_agent"),
@@ -464,6 +478,8 @@ class TimeOffDay(models.Model):
     minutes = models.PositiveIntegerField()
 
     class Meta:
+        verbose_name = _("day of time off")
+        verbose_name_plural = _("days of time off")
         ordering = ["date", "start"]
         indexes = [
             models.Index(fields=["agent", "date"], name="time_off_day_agent_date"),

@@ -186,7 +186,7 @@ def test_each_queue_names_what_waits_in_the_other(supervisor, alice, bob, charli
     schedule_queue = client.get("/admin/schedules/schedulerequest/").content.decode()
     time_off_queue = client.get(QUEUE).content.decode()
 
-    assert f'Also pending: <a href="{QUEUE}">2 time off requests</a>' in schedule_queue
+    assert f'Also pending: <a href="{QUEUE}">2 time-off requests</a>' in schedule_queue
     assert (
         'Also pending: <a href="/admin/schedules/schedulerequest/">1 schedule request</a>' in time_off_queue
     )
