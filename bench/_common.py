@@ -146,10 +146,44 @@ class Session:
     zone: str  # the bare view's: the endpoint has it from the logged-in agent
 
 
-def log_in(*, count: int | None, slug: str) -> list[Session]:
+def log_in(*, count: int | None, slug: str, processes: int = 1) -> list[Session]:
     """The app's login (allauth headless, client "app") for the first `count` agents (None: all) of
-    the organisation, in this process: the same view, database and Redis as the server, so the
-    tokens are live there."""
+    the organisation, in this process (or in `processes` of its own, spawned, a share each): the
+    same view, database and Redis as the server, so the tokens are live there. By agent id."""
+    from em_agent.models import Agent
+
+    agents = Agent.objects.filter(organization__slug=slug).order_by("pk").values_list("pk", flat=True)
+    ids = list(agents[:count] if count is not None else agents)
+    if processes <= 1:
+        return _log_in_agents(list(enumerate(ids)))
+    import multiprocessing
+
+    from django.db import connections
+
+    connections.close_all()
+    shares = [list(enumerate(ids))[n::processes] for n in range(processes)]
+    with multiprocessing.get_context("spawn").Pool(processes, initializer=_set_up_django) as pool:
+        return sorted(
+            (s for share in pool.map(_log_in_share, shares) for s in share), key=lambda s: s.agent_id
+        )
+
+
+def _set_up_django() -> None:
+    import django
+
+    django.setup()  # the parent's environment: its settings, database and Redis
+
+
+def _log_in_share(agents: list[tuple[int, int]]) -> list[Session]:
+    from django.test import override_settings
+
+    # The hasher the parent hashed the bench agents' passwords with (see the benchmarks' seeds).
+    with override_settings(PASSWORD_HASHERS=["django.contrib.auth.hashers.MD5PasswordHasher"]):
+        return _log_in_agents(agents)
+
+
+def _log_in_agents(agents: list[tuple[int, int]]) -> list[Session]:
+    """(n, agent id): the n-th agent logs in from an address of its own."""
     from django.test import Client
     from django.utils import timezone
 
@@ -157,8 +191,9 @@ def log_in(*, count: int | None, slug: str) -> list[Session]:
 
     sessions = []
     client = Client(HTTP_HOST="127.0.0.1")  # one: each new one loads the middleware (WhiteNoise scans)
-    agents = Agent.objects.filter(organization__slug=slug).select_related("user").order_by("pk")
-    for n, agent in enumerate(agents[:count] if count is not None else agents):
+    by_id = Agent.objects.select_related("user").in_bulk([pk for _n, pk in agents])
+    for n, pk in agents:
+        agent = by_id[pk]
         client.cookies.clear()
         response = client.post(
             LOGIN_URL,
@@ -407,9 +442,9 @@ class BackendSampler(threading.Thread):
     """The CPU seconds of the benchmark database's backends, sampled while a run lasts: a Celery
     worker's live for one task each (Celery's Django fixup closes the connection after every task),
     so a snapshot at the end would find them gone. What a backend used after its last sample is
-    missed (at most `interval`)."""
+    missed (at most `interval`; finding them scans /proc, ~25 ms of CPU on a busy machine)."""
 
-    def __init__(self, db_name: str, before: dict[int, tuple[str, float]], interval: float = 0.2) -> None:
+    def __init__(self, db_name: str, before: dict[int, tuple[str, float]], interval: float = 1.0) -> None:
         super().__init__(daemon=True, name="backend-sampler")
         self.db_name, self.before, self.interval = db_name, before, interval
         self.last: dict[int, float] = {}
