@@ -114,7 +114,7 @@ def parse_args() -> argparse.Namespace:
     )
     parser.add_argument("--warmup", type=float, default=3.0, help="seconds of balance reads first")
     parser.add_argument(
-        "--advance-timeout", type=float, default=900.0, help="seconds to wait for the waitlist to move up"
+        "--advance-timeout", type=float, default=1800.0, help="seconds to wait for the waitlist to move up"
     )
     parser.add_argument("--seed", type=int, default=1, help="of the random choices (dates, order, cancels)")
     parser.add_argument(
