@@ -114,6 +114,10 @@ def test_the_generated_client_walks_the_main_flow(live_server, generated_client,
     assert created.id in [item.id for item in listed.results]
 
     inbox = api("notifications.notifications_list").sync(client=client, page_size=10)
-    assert inbox.results and {item.kind.value for item in inbox.results} == {"schedule_adjusted"}
+    # The contract world's approved time off told the agent too (tests/contract/data.py).
+    assert inbox.results and {item.kind.value for item in inbox.results} == {
+        "schedule_adjusted",
+        "time_off_approved",
+    }
     count = api("notifications.notifications_unacknowledged_count").sync(client=client)
     assert count.count == len(inbox.results)
