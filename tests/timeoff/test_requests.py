@@ -557,3 +557,30 @@ def test_a_withdrawn_request_was_decided_by_the_agent(client):
     withdrawn = client.post(f"{URL}/{pending['id']}/cancel").json()
 
     assert withdrawn["decided_by"] == {"type": "agent", "name": None}
+
+
+@pytest.mark.parametrize(
+    "zone, spring, autumn",
+    [
+        ("Europe/Amsterdam", dt.date(2027, 3, 28), dt.date(2026, 10, 25)),
+        ("America/New_York", dt.date(2027, 3, 14), dt.date(2026, 11, 1)),
+    ],
+)
+def test_hours_are_what_the_clock_ran_on_dst_days(logged_in, org, vac, auto_rule, zone, spring, autumn):
+    agent = AgentFactory(organization=org, timezone=zone)
+    TimeOffBalance.objects.create(agent=agent, activity_code=vac, earned_minutes=80 * 60, as_of=NOW.date())
+    answers = {}
+    for date, label in ((autumn, "autumn"), (spring, "spring")):
+        with time_machine.travel(
+            dt.datetime.combine(date - dt.timedelta(days=3), dt.time(12), tzinfo=dt.UTC)
+        ):
+            shift(agent, date, ("PHONE", "00:30", "08:30"))  # 8 hours on the wall
+            client = logged_in(agent)
+            answers[label, "whole"] = client.post(f"{URL}/preview", _full(date)).json()
+            answers[label, "part"] = client.post(URL, _partial(date, "01:00", "04:00")).json()
+
+    # The clocks go back: the shift runs 9 hours and 01:00-04:00 four; forward: 7 and two.
+    assert answers["autumn", "whole"]["hours"] == 9.0
+    assert (answers["autumn", "part"]["hours"], answers["autumn", "part"]["status"]) == (4.0, "approved")
+    assert answers["spring", "whole"]["hours"] == 7.0
+    assert (answers["spring", "part"]["hours"], answers["spring", "part"]["status"]) == (2.0, "approved")
