@@ -49,3 +49,23 @@ def test_a_declined_board_offer_leaves_the_callers_board(logged_in, org, agent):
 
     assert _board(client) == []
     assert client.get(f"/api/v1/swaps/{swap}").status_code == 200  # its answer stays readable
+
+
+def test_a_recipient_sees_its_own_answer_only_the_requester_all(logged_in, org, agent, teammate):
+    third = AgentFactory(organization=org, name="Cleo")
+    shift(agent, DAY, ("EARLY", "09:00", "17:00"))
+    shift(teammate, DAY, ("LATE", "10:00", "18:00"))
+    shift(third, DAY, ("MID", "11:00", "19:00"))
+    swap = offer(logged_in(agent), recipients=[teammate.pk, third.pk]).json()["id"]
+    logged_in(third).post(f"/api/v1/swaps/{swap}/decline")
+
+    mine = logged_in(agent).get(f"/api/v1/swaps/{swap}").json()
+    bobs = logged_in(teammate).get(f"/api/v1/swaps/{swap}").json()
+
+    assert {(r["agent"]["name"], r["answer"]) for r in mine["recipients"]} == {
+        ("Bob", "pending"),
+        ("Cleo", "declined"),
+    }
+    assert mine["asked_shift"] is None  # two recipients: no single shift asked for yet
+    assert [(r["agent"]["name"], r["answer"]) for r in bobs["recipients"]] == [("Bob", "pending")]
+    assert bobs["asked_shift"]["activities"][0]["activity_code"]["code"] == "LATE"  # his own
