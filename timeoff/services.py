@@ -626,7 +626,7 @@ def time_off_request_cancel(*, agent: Agent, request_id: int) -> Cancelled:
         notify(
             recipients=supervisors,
             kind="time_off_cancelled",
-            params={**_params(request), "agent_name": agent.user.get_full_name() or agent.user.email},
+            params={**_params(request), "agent_name": agent.name},
         )
     dates = list(request.days.values_list("date", flat=True))
     organization_id = agent.organization_id

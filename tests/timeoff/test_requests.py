@@ -366,7 +366,7 @@ def test_cancelling_approved_time_off_restores_the_day_exactly_ids_included_and_
     )
     assert after == before
     told = Notification.objects.get(user=supervisor, kind="time_off_cancelled")
-    assert told.params["agent_name"] == (alice.user.get_full_name() or alice.user.email)
+    assert told.params["agent_name"] == "Alice"
     balance = client.get("/api/v1/time-off/balances").json()["balances"][0]
     assert balance["remaining"] == 40.0
 
@@ -584,3 +584,36 @@ def test_hours_are_what_the_clock_ran_on_dst_days(logged_in, org, vac, auto_rule
     assert (answers["autumn", "part"]["hours"], answers["autumn", "part"]["status"]) == (4.0, "approved")
     assert answers["spring", "whole"]["hours"] == 7.0
     assert (answers["spring", "part"]["hours"], answers["spring", "part"]["status"]) == (2.0, "approved")
+
+
+@pytest.fixture
+def smtp(settings):
+    from tests.notifications.smtp_server import start_smtp_server
+
+    controller, inbox = start_smtp_server()
+    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    settings.EMAIL_HOST, settings.EMAIL_PORT, settings.EMAIL_USE_TLS = "127.0.0.1", controller.port, False
+    settings.EMAIL_HOST_USER = settings.EMAIL_HOST_PASSWORD = ""
+    yield inbox
+    controller.stop()
+
+
+@time_machine.travel(NOW, tick=False)
+def test_the_supervisor_is_emailed_of_a_cancellation_over_smtp_in_their_language(
+    smtp, client, supervisor, auto_rule
+):
+    from notifications.delivery import deliveries_send
+    from notifications.models import Delivery
+
+    supervisor.language = "nl"
+    supervisor.save()
+    approved = client.post(URL, _full(MONDAY, TUESDAY)).json()
+    Delivery.objects.all().delete()  # the agent's own approval and adjustments: not this test's
+
+    client.post(f"{URL}/{approved['id']}/cancel")
+    deliveries_send(ids=list(Delivery.objects.filter(channel="email").values_list("pk", flat=True)))
+
+    [message] = [m for m in smtp.messages if m["To"] == supervisor.email]
+    assert message["Subject"] == "[EM Agent] Verlof geannuleerd"
+    text = message.get_body(preferencelist=("plain",)).get_content()
+    assert "Alice" in text and "7 december" in text and "8 december" in text
