@@ -98,10 +98,13 @@ def _taker(swap: Swap) -> Agent:
 
 
 def _close_offer_notifications(swap: Swap, now: dt.datetime) -> list[int]:
-    """The swap_offer notifications' actions end now; returns the users they went to."""
-    offers = Notification.objects.filter(kind="swap_offer", params__swap_id=swap.pk)
-    users = list(offers.values_list("user_id", flat=True))
-    offers.filter(Q(expires_at__isnull=True) | Q(expires_at__gt=now)).update(expires_at=now)
+    """The swap_offer notifications' actions end now; returns the users of the swap's recipients
+    (those it was offered or announced to, and whoever answered it from the board)."""
+    users = list(swap.recipients.values_list("agent__user_id", flat=True))
+    # By user first: the inbox's index, not a scan of every notification's parameters.
+    Notification.objects.filter(user_id__in=users, kind="swap_offer", params__swap_id=swap.pk).filter(
+        Q(expires_at__isnull=True) | Q(expires_at__gt=now)
+    ).update(expires_at=now)
     return users
 
 
