@@ -634,7 +634,10 @@ def schedule_change_group_undo(
                 effect.take(change)
             keep[key] = {}
             for pk, activity in current[key].items():
-                if pk in effect.added:
+                # An addition the WFM's newer copy took over (the same code and times: the day's
+                # diff kept its row, now the WFM's) is part of that copy, which stands.
+                taken_over = key in rewritten and activity.source == ActivitySource.WFM
+                if pk in effect.added and not taken_over:
                     result.removed.append(pk)
                 else:
                     keep[key][pk] = snapshot_activity(activity, id=pk)

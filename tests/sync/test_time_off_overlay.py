@@ -292,3 +292,17 @@ def test_cancelled_or_denied_time_off_is_not_laid_over(org, alice, tmp_path):
 
     assert "days_time_off_laid" not in run.counts
     assert _day(alice, MONDAY) == [("PHONE", "10:00", "18:00")]
+
+
+def test_cancelling_time_off_the_wfms_copy_carries_leaves_the_wfms_copy(org, alice, tmp_path):
+    request = _request(alice, kind="full_day", start_date=MONDAY, end_date=MONDAY)
+    _sync(org, tmp_path, _row(MONDAY, ("VAC", "09:00", "17:30")))
+    # The WFM's vacation has the same code and times as the approval's: its row (and id) stayed.
+    assert _day(alice, MONDAY, source=True) == [("VAC", "09:00", "17:30", "wfm")]
+
+    with time_machine.travel(SYNCED, tick=False):
+        time_off_request_cancel(agent=alice, request_id=request.pk)
+
+    # The WFM's newer copy of the day stands (issue 11, point 8), until the WFM sends another.
+    assert _day(alice, MONDAY, source=True) == [("VAC", "09:00", "17:30", "wfm")]
+    assert _balance(alice).remaining == 40 * 60
