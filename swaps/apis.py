@@ -168,32 +168,38 @@ class ShiftOutput(serializers.Serializer):
     activities = ShiftActivityOutput(many=True)
 
 
+# One field of each kind, used as functions: building a ShiftOutput per shift deep-copies its
+# fields, which dominated a candidates answer of a thousand colleagues (measured: 2.4 s of 5).
+_INSTANT = serializers.DateTimeField()
+_DATE = serializers.DateField()
+
+
 def _shift(snapshot: dict | None) -> dict | None:
-    """A kept shift as the API shows it, instants in the active (the reader's) zone."""
+    """A kept shift as the API shows it (ShiftOutput's shape), instants in the active (the
+    reader's) zone."""
     if not snapshot or not snapshot["activities"]:
         return None
-    activities = [
-        {
-            "activity_code": {
-                "code": a["code"],
-                "name": a["name"],
-                "category": a["category"],
-                "color": a["color"],
-            },
-            "start": dt.datetime.fromisoformat(a["start"]),
-            "end": dt.datetime.fromisoformat(a["end"]),
-            "note": a["note"],
-        }
-        for a in snapshot["activities"]
-    ]
-    return ShiftOutput(
-        {
-            "date": dt.date.fromisoformat(snapshot["date"]),
-            "start": activities[0]["start"],
-            "end": max(a["end"] for a in activities),
-            "activities": activities,
-        }
-    ).data
+    starts = [dt.datetime.fromisoformat(a["start"]) for a in snapshot["activities"]]
+    ends = [dt.datetime.fromisoformat(a["end"]) for a in snapshot["activities"]]
+    return {
+        "date": _DATE.to_representation(dt.date.fromisoformat(snapshot["date"])),
+        "start": _INSTANT.to_representation(starts[0]),
+        "end": _INSTANT.to_representation(max(ends)),
+        "activities": [
+            {
+                "activity_code": {
+                    "code": a["code"],
+                    "name": a["name"],
+                    "category": a["category"],
+                    "color": a["color"],
+                },
+                "start": _INSTANT.to_representation(start),
+                "end": _INSTANT.to_representation(end),
+                "note": a["note"],
+            }
+            for a, start, end in zip(snapshot["activities"], starts, ends, strict=True)
+        ],
+    }
 
 
 @extend_schema_field(ShiftOutput(allow_null=True))

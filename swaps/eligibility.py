@@ -69,6 +69,9 @@ class ShiftActivity(NamedTuple):
     start: dt.datetime
     end: dt.datetime
     note: str
+    # The local day it belongs to (the day it starts on, in its agent's zone): read with it, so the
+    # rules never convert instants to local dates per candidate.
+    day: dt.date
 
 
 @dataclass(frozen=True)
@@ -152,12 +155,13 @@ _ACTIVITY_FIELDS = (
     "start",
     "end",
     "note",
+    "day__date",
 )
 
 
 def _activity(row) -> tuple[int, ShiftActivity]:
-    pk, agent_id, code_id, code, name, category, color, paid, start, end, note = row
-    return agent_id, ShiftActivity(pk, code_id, code, name, category, color, paid, start, end, note)
+    pk, agent_id, code_id, code, name, category, color, paid, start, end, note, day = row
+    return agent_id, ShiftActivity(pk, code_id, code, name, category, color, paid, start, end, note, day)
 
 
 def shift_of(*, agent: Agent, date: dt.date, lock: bool = False) -> Shift:
@@ -181,8 +185,7 @@ class Timeline:
     time_off: set[dt.date] = field(default_factory=set)  # days under pending or approved time off
 
     def day(self, agent: Agent, date: dt.date, published: bool | None = None) -> Shift:
-        zone = agent.zone
-        mine = tuple(a for a in self.activities if a.start.astimezone(zone).date() == date)
+        mine = tuple(a for a in self.activities if a.day == date)
         return Shift(agent.pk, date, mine, date in self.published if published is None else published)
 
 
@@ -463,7 +466,7 @@ class SwapCheck:
                 )
             )
         day = gets.start.astimezone(zone).date()
-        same_day = [a for a in after if a.start.astimezone(zone).date() == day]
+        same_day = [a for a in after if a.day == day]
         daily = _hours(a for a in [*same_day, *gets.activities] if a.paid)
         if daily > rules.max_daily_hours:
             found.append(
@@ -474,7 +477,7 @@ class SwapCheck:
                 )
             )
         monday, sunday = _week(day)
-        week = [a for a in after if monday <= a.start.astimezone(zone).date() <= sunday]
+        week = [a for a in after if monday <= a.day <= sunday]
         weekly = _hours(a for a in [*week, *gets.activities] if a.paid)
         if weekly > rules.max_weekly_hours:
             found.append(
@@ -485,7 +488,7 @@ class SwapCheck:
                 )
             )
         rest = dt.timedelta(hours=float(rules.min_rest_hours))
-        others = [a for a in after if a.start.astimezone(zone).date() != day]
+        others = [a for a in after if a.day != day]
         before = [a.end for a in others if a.end <= gets.start]
         later = [a.start for a in others if a.start >= gets.end]
         gaps = ([gets.start - max(before)] if before else []) + ([min(later) - gets.end] if later else [])

@@ -161,7 +161,9 @@ def swap_candidates(
         agent=agent, date=date, kind=kind, their_date=their_date, now=now, count_offers=False
     )
     _no_shift_offered(check)
-    pool = candidate_pool(requester=agent, rules=rules, include_other_teams=include_ineligible)
+    # Within the team when the organisation keeps swaps there: another team's colleagues are no
+    # candidates at all, not even ineligible ones (different_team is for a direct offer to one).
+    pool = candidate_pool(requester=agent, rules=rules, include_other_teams=False)
     if kind == SwapKind.SWAP and their_date is not None:
         # Only colleagues with a shift that day can swap (their_date is theirs, in their zone): the
         # others are not evaluated at all, unless the caller asks why its own team cannot.
