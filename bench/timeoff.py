@@ -15,7 +15,8 @@ What it does, for real (nothing is mocked):
   3. seeds one CXone organisation: the agents with six weeks of published schedules (the schedule
      benchmark's seed: the demo's shifts), a supervisor, an earned balance of VAC for everyone that
      no request here can use up, a limit of agents off per day for the organisation, and one time-off
-     approval rule: approve automatically, waitlist when only the limit is full;
+     approval rule: approve automatically, waitlist when only the limit is full; then VACUUM ANALYZE,
+     and from then on what autovacuum's ANALYZE would do (the server here runs without autovacuum);
   4. logs every agent in through the allauth headless login; each picks one of five weekdays two
      weeks ahead on which it works (a day off counts no hours and is refused);
   5. measures, client side: a fixed-rate run (open loop, 20 requests/s: the p99 goal) of the first
@@ -48,6 +49,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench._common import (  # noqa: E402  (after the path)
+    AutoAnalyze,
     Row,
     Run,
     Session,
@@ -483,6 +485,8 @@ def run(args: argparse.Namespace, workdir: Path, children: Children) -> int:
         counts = seed(agents=args.agents, batch=200, service=False, slug=SLUG, name="Time-off bench")
         counts.update(seed_time_off(limit=args.limit))
         vacuum_analyze()
+        analyze = AutoAnalyze(args.db_name)
+        analyze.start()
         log(
             f"seeded {args.agents:,} agents x {DAYS} published days in {time.perf_counter() - started:.1f}s: {counts}"
         )
@@ -670,6 +674,7 @@ def run(args: argparse.Namespace, workdir: Path, children: Children) -> int:
     checks["the supervisor told of every cancellation, every approval told"] = notified(len(cancels))
     connection.close()
 
+    log(f"the tables autovacuum would have analyzed (it is off here), and how often: {dict(analyze.stop())}")
     runs = [rate_run, saturated, cancel_run, advance]
     return report(args, config, runs, checks=checks, progress=progress, cancels=len(cancels))
 
