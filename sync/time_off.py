@@ -6,10 +6,11 @@ whole day counts what the new day counts (its paid time when published, the orga
 for its weekday when not), so the balance follows. A day whose WFM copy already carries that time-off
 activity at those times stays as the WFM sent it, counted as before.
 
-The WFM's copy and the overlay are two journal rows: the day as the WFM sent it (the sync's), then
-the time off over it (time off's), in the request's change group, which no longer holds the group's
-older rows of that day. So cancelling the time off later gives the day back as the WFM sent it, not
-as it was before the approval. The agent hears of the day once, when what it sees changed.
+The WFM's copy and the overlay are separate journal rows: the day as the WFM sent it (the sync's),
+then each request's time off over it (time off's), each in its request's change group, which no
+longer holds the group's older rows of that day. So cancelling the time off later gives the day back
+as the WFM sent it, not as it was before the approval. The agent hears of the day once, when what it
+sees changed.
 
 Set based: a few statements per batch of days whatever its size, none at all for a batch without
 approved time off beyond the one that looks for it."""
@@ -152,8 +153,12 @@ def schedule_days_apply_over_time_off(
 
     plain: list[DayPlan] = []  # as the WFM sent them, nothing laid over them
     copies: list[DayPlan] = []  # the WFM's copies of the days the time off is laid over
-    overlays: list[DayPlan] = []
-    groups: dict[Key, tuple[int, uuid.UUID | None]] = {}  # the request an overlay belongs to, its group
+    overlays: list[DayPlan] = []  # the days as they end up, in the order of `copies`
+    # Each request's part of a day is laid in a write of its own, the day's first request's in the
+    # first, its second's (another part of the day) in the second: each journal row then belongs
+    # to one request's change group, and cancelling one request takes out only its own part.
+    stages: list[list[tuple[DayPlan, _Held]]] = []
+    last_stage: dict[Key, int] = {}
     recount: dict[int, int] = {}  # TimeOffDay id: the minutes it counts now
     recounted_requests: set[int] = set()
     for plan in plans:
@@ -163,7 +168,7 @@ def schedule_days_apply_over_time_off(
             continue
         sent = sorted(plan.activities, key=lambda spec: spec.start)
         activities = sent
-        laid_by: list[_Held] = []
+        laid: list[tuple[DayPlan, _Held]] = []
         for day in sorted(held[key], key=lambda day: day.start):
             minutes = day.minutes
             if day.kind == TimeOffKind.FULL_DAY:
@@ -192,35 +197,44 @@ def schedule_days_apply_over_time_off(
                     minutes = day.minutes  # the WFM counted it in: left as it was
                 else:
                     activities = with_time_off
-                    laid_by.append(day)
+                    laid.append((DayPlan(agent=plan.agent, date=plan.date, activities=activities), day))
             if minutes != day.minutes:
                 recount[day.id] = minutes
                 recounted_requests.add(day.request_id)
-        if not laid_by:
+        if not laid:
             plain.append(plan)
             continue
         copies.append(plan)
-        overlays.append(DayPlan(agent=plan.agent, date=plan.date, activities=activities))
-        # Two requests' parts of one day: the first one's group holds the overlay (a row has one).
-        groups[key] = (laid_by[0].request_id, laid_by[0].group)
+        overlays.append(laid[-1][0])
+        for index, step in enumerate(laid):
+            if index == len(stages):
+                stages.append([])
+            stages[index].append(step)
+        last_stage[key] = len(laid) - 1
 
     result = schedule_days_apply(plans=plain, source=ActivitySource.WFM, reason=reason)
     told, changed = _told(copies, overlays)
     # The day as the WFM sent it, journalled (what a cancellation gives back), told of below if at all.
     schedule_days_apply(plans=copies, source=ActivitySource.WFM, reason=reason, notify=False)
-    changes: list[ScheduleChange] = []
-    for notify in (True, False):
-        subset = [plan for plan in overlays if ((plan.agent.pk, plan.date) in told) is notify]
-        applied = schedule_days_apply(
-            plans=subset,
-            source=ActivitySource.TIME_OFF,
-            reason=f"{reason}: approved time off laid over the WFM's copy",
-            notify=notify,
-        )
-        changes.extend(applied.changes)
-        result.notified_days += applied.notified_days
+    for number, stage in enumerate(stages):
+        groups = {(plan.agent.pk, plan.date): (day.request_id, day.group) for plan, day in stage}
+        for notify in (True, False):
+            # Told with the day's last write, the one that gives it its final look.
+            subset = [
+                plan
+                for plan, _day in stage
+                if ((plan.agent.pk, plan.date) in told and last_stage[(plan.agent.pk, plan.date)] == number)
+                is notify
+            ]
+            applied = schedule_days_apply(
+                plans=subset,
+                source=ActivitySource.TIME_OFF,
+                reason=f"{reason}: approved time off laid over the WFM's copy",
+                notify=notify,
+            )
+            result.notified_days += applied.notified_days
+            _regroup(applied.changes, groups)
     result.days_written += len(changed)
-    _regroup(changes, groups)
     if recount:
         TimeOffDay.objects.bulk_update(
             [TimeOffDay(pk=pk, minutes=minutes) for pk, minutes in recount.items()], ["minutes"]

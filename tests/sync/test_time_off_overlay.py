@@ -306,3 +306,33 @@ def test_cancelling_time_off_the_wfms_copy_carries_leaves_the_wfms_copy(org, ali
     # The WFM's newer copy of the day stands (issue 11, point 8), until the WFM sends another.
     assert _day(alice, MONDAY, source=True) == [("VAC", "09:00", "17:30", "wfm")]
     assert _balance(alice).remaining == 40 * 60
+
+
+def test_two_requests_parts_of_one_day_are_laid_each_in_its_own_group_and_cancelled_apart(
+    org, alice, tmp_path
+):
+    morning = _request(alice, kind="partial_day", date=TUESDAY, start_time=dt.time(10), end_time=dt.time(12))
+    afternoon = _request(
+        alice, kind="partial_day", date=TUESDAY, start_time=dt.time(14), end_time=dt.time(16)
+    )
+
+    run = _sync(org, tmp_path, _row(TUESDAY, ("PHONE", "09:00", "17:30")))
+
+    assert run.counts["days_time_off_laid"] == 1
+    assert _day(alice, TUESDAY) == [
+        ("PHONE", "09:00", "10:00"),
+        ("VAC", "10:00", "12:00"),
+        ("PHONE", "12:00", "14:00"),
+        ("VAC", "14:00", "16:00"),
+        ("PHONE", "16:00", "17:30"),
+    ]
+    with time_machine.travel(SYNCED, tick=False):
+        time_off_request_cancel(agent=alice, request_id=afternoon.pk)
+        assert _day(alice, TUESDAY) == [
+            ("PHONE", "09:00", "10:00"),
+            ("VAC", "10:00", "12:00"),
+            ("PHONE", "12:00", "17:30"),
+        ]
+        time_off_request_cancel(agent=alice, request_id=morning.pk)
+
+    assert _day(alice, TUESDAY) == [("PHONE", "09:00", "17:30")]
