@@ -198,6 +198,10 @@ class BalanceMachine(RuleBasedStateMachine):
             if date <= self.today:
                 return "in_the_past"
             minutes = self.counts(date)
+            variant = self.days.get(date)
+            laid_part = any(a.status == "approved" and a.date == date and a.slot for a in self.asked)
+            if not minutes and variant is not None and VARIANTS[variant][0] and laid_part:
+                minutes = 120  # a published day counts its paid time: approved time off is some
         else:
             if date < self.today:
                 return "in_the_past"
