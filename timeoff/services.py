@@ -9,11 +9,12 @@ limits), the schedule's days (the schedule service)."""
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import logging
 import zoneinfo
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal
 
 from django.db import transaction
@@ -657,7 +658,18 @@ def time_off_waitlist_advance(*, organization_id: int, dates: Iterable[dt.date] 
         waiting = waiting.filter(days__date__in=list(dates))
     approved = 0
     # In the queue's order: each one waits only behind those ahead of it (see _facts' `behind`).
-    for pk in list(waiting.order_by("waitlisted_at", "id").values_list("pk", flat=True).distinct()):
+    queue = list(waiting.order_by("waitlisted_at", "id").values_list("pk", flat=True).distinct())
+    counted_days: dict[int, set[tuple[dt.date, int | None]]] = defaultdict(set)
+    for pk, date, team_id in TimeOffDay.objects.filter(request_id__in=queue, minutes__gt=0).values_list(
+        "request_id", "date", "agent__team_id"
+    ):
+        counted_days[pk].add((date, team_id))
+    # (date, team) found full for one in line stays full for everyone behind it of that team: those
+    # ahead of them include it. Asked once, not once per waiting request.
+    full: set[tuple[dt.date, int | None]] = set()
+    for pk in queue:
+        if counted_days[pk] & full:
+            continue
         try:
             with transaction.atomic():
                 request = decision_claim_pending(lifecycle=TIME_OFF, pk=pk)
@@ -679,16 +691,18 @@ def time_off_waitlist_advance(*, organization_id: int, dates: Iterable[dt.date] 
                 balance = balance_for_code(
                     agent=request.agent, activity_code=request.activity_code, today=_today(request, now)
                 )
+                facts = _facts(
+                    ask,
+                    balance=balance,
+                    exclude_request=request.pk,
+                    behind=(request.waitlisted_at, request.pk),
+                )
+                uses = facts.limits() if facts.limits is not None else []
                 verdict = approval_evaluate(
-                    facts=_facts(
-                        ask,
-                        balance=balance,
-                        exclude_request=request.pk,
-                        behind=(request.waitlisted_at, request.pk),
-                    ),
-                    now=now,
+                    facts=replace(facts, limits=functools.partial(list, uses)), now=now
                 )
                 if _waitlists(verdict):
+                    full |= {(use.date, request.agent.team_id) for use in uses if use.full}
                     continue  # still full: it keeps its place
                 request.substatus, request.waitlisted_at = "", None
                 if verdict.action != RuleAction.AUTO_APPROVE:

@@ -617,3 +617,27 @@ def test_the_supervisor_is_emailed_of_a_cancellation_over_smtp_in_their_language
     assert message["Subject"] == "[EM Agent] Verlof geannuleerd"
     text = message.get_body(preferencelist=("plain",)).get_content()
     assert "Alice" in text and "7 december" in text and "8 december" in text
+
+
+@time_machine.travel(NOW, tick=False)
+def test_the_advance_asks_a_full_day_once_not_once_per_request_in_line(
+    client, org, vac, auto_rule, logged_in
+):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    TimeOffLimit.objects.create(organization=org, capacity=0)
+
+    def queries_with_waiting(count: int) -> int:
+        for _ in range(count):
+            other = AgentFactory(organization=org, timezone="Europe/Amsterdam")
+            TimeOffBalance.objects.create(
+                agent=other, activity_code=vac, earned_minutes=40 * 60, as_of=NOW.date()
+            )
+            shift(other, MONDAY, ("PHONE", "09:00", "17:00"))
+            assert logged_in(other).post(URL, _full()).json()["substatus"] == "waitlisted"
+        with CaptureQueriesContext(connection) as captured:
+            assert time_off_waitlist_advance(organization_id=org.pk) == 0
+        return len(captured)
+
+    assert queries_with_waiting(2) == queries_with_waiting(6)
