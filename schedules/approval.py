@@ -108,6 +108,8 @@ class LimitUse:
     # The interval's start, aware in the agent's zone (its wall time is what the reason names);
     # None: the limit of the whole day.
     interval_start: dt.datetime | None = None
+    # Whose limit: a team's (its id), or the organisation's (None).
+    team_id: int | None = None
 
     @property
     def full(self) -> bool:

@@ -155,5 +155,7 @@ def limit_uses(
             used, wanted = Decimal(agents + ahead_agents), Decimal(0 if date in already_off else 1)
         else:
             used, wanted = Decimal(minutes + ahead_minutes) / 60, Decimal(wanted_minutes[date]) / 60
-        uses.append(LimitUse(date=date, capacity=limit.capacity, used=used, wanted=wanted))
+        uses.append(
+            LimitUse(date=date, capacity=limit.capacity, used=used, wanted=wanted, team_id=limit_scope)
+        )
     return uses

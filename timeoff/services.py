@@ -659,16 +659,19 @@ def time_off_waitlist_advance(*, organization_id: int, dates: Iterable[dt.date] 
     approved = 0
     # In the queue's order: each one waits only behind those ahead of it (see _facts' `behind`).
     queue = list(waiting.order_by("waitlisted_at", "id").values_list("pk", flat=True).distinct())
-    counted_days: dict[int, set[tuple[dt.date, int | None]]] = defaultdict(set)
+    # A day's limit found full for one in line stays full for everyone behind it whom it binds (the
+    # organisation's: all; a team's: that team), since those ahead of them include that one. So it
+    # is asked once per pass, not once per waiting request; and a place that frees while the pass
+    # goes on is left to the pass its freeing queued, which starts at the head of the line, rather
+    # than given to someone further back.
+    limits_of: dict[int, set[tuple[dt.date, int | None]]] = defaultdict(set)
     for pk, date, team_id in TimeOffDay.objects.filter(request_id__in=queue, minutes__gt=0).values_list(
         "request_id", "date", "agent__team_id"
     ):
-        counted_days[pk].add((date, team_id))
-    # (date, team) found full for one in line stays full for everyone behind it of that team: those
-    # ahead of them include it. Asked once, not once per waiting request.
+        limits_of[pk] |= {(date, None), (date, team_id)} if team_id is not None else {(date, None)}
     full: set[tuple[dt.date, int | None]] = set()
     for pk in queue:
-        if counted_days[pk] & full:
+        if limits_of[pk] & full:
             continue
         try:
             with transaction.atomic():
@@ -702,7 +705,7 @@ def time_off_waitlist_advance(*, organization_id: int, dates: Iterable[dt.date] 
                     facts=replace(facts, limits=functools.partial(list, uses)), now=now
                 )
                 if _waitlists(verdict):
-                    full |= {(use.date, request.agent.team_id) for use in uses if use.full}
+                    full |= {(use.date, use.team_id) for use in uses if use.full}
                     continue  # still full: it keeps its place
                 request.substatus, request.waitlisted_at = "", None
                 if verdict.action != RuleAction.AUTO_APPROVE:

@@ -641,3 +641,28 @@ def test_the_advance_asks_a_full_day_once_not_once_per_request_in_line(
         return len(captured)
 
     assert queries_with_waiting(2) == queries_with_waiting(6)
+
+
+@time_machine.travel(NOW, tick=False)
+def test_a_full_team_limit_does_not_hold_up_another_teams_line(client, org, vac, auto_rule, logged_in):
+    teams = [TeamFactory(organization=org), TeamFactory(organization=org)]
+    people = {}
+    for team in teams:
+        TimeOffLimit.objects.create(organization=org, team=team, capacity=1)
+        for role in ("off", "waiting"):
+            agent = AgentFactory(organization=org, team=team, timezone="Europe/Amsterdam")
+            TimeOffBalance.objects.create(
+                agent=agent, activity_code=vac, earned_minutes=40 * 60, as_of=NOW.date()
+            )
+            shift(agent, MONDAY, ("PHONE", "09:00", "17:00"))
+            people[team.pk, role] = (agent, logged_in(agent).post(URL, _full()).json())
+    first_team, second_team = (team.pk for team in teams)
+    assert people[first_team, "waiting"][1]["substatus"] == "waitlisted"  # ahead in line
+    assert people[second_team, "waiting"][1]["substatus"] == "waitlisted"
+
+    agent, approved = people[second_team, "off"]
+    logged_in(agent).post(f"{URL}/{approved['id']}/cancel")
+    assert time_off_waitlist_advance(organization_id=org.pk) == 1
+
+    statuses = {key: TimeOffRequest.objects.get(pk=body["id"]).status for key, (_a, body) in people.items()}
+    assert statuses[first_team, "waiting"] == "pending" and statuses[second_team, "waiting"] == "approved"
