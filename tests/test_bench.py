@@ -52,7 +52,13 @@ def test_every_bench_module_imports(bench_import, name):
 
 
 def test_every_script_is_covered():
-    assert {"bench.fanout", "bench.sync", "bench.schedule_api", "bench.profile_batch"} <= set(MODULES)
+    assert {
+        "bench.fanout",
+        "bench.sync",
+        "bench.schedule_api",
+        "bench.profile_batch",
+        "bench.timeoff",
+    } <= set(MODULES)
     assert {"bench.alternatives", "bench.whatif", "bench.schedule_whatif", "bench.bare_urls"} <= set(MODULES)
 
 
@@ -347,3 +353,81 @@ def test_the_sync_benchmarks_export_goes_through_the_sync(bench_import, tmp_path
     assert ScheduleDay.objects.filter(agent__organization=org).count() == shape.days == 30
     assert Activity.objects.filter(agent__organization=org).count() == shape.activities
     assert changed.counts["days_changed"] == changed_shape.changed_days > 0
+
+
+# --- the time-off benchmark (issue 11) -------------------------------------------------------------
+
+
+def _timeoff_report(timeoff, *, p99_ms: float, check_ok: bool = True, timed_out: bool = False) -> int:
+    def run(name: str, latency_ms: float, count: int) -> "timeoff.Run":
+        result = timeoff.Run(name, latencies=[latency_ms / 1000] * count, seconds=1.0)
+        result.cpu = {"gunicorn": 1.0, "celery worker": 1.0}
+        return result
+
+    args = argparse.Namespace(rate=20.0, concurrency=16, cancel_concurrency=4, eager=False, json=None)
+    config = {"agents": 1, "limit": 1, "workers": 1, "worker_class": "sync", "threads": 1}
+    config.update(celery="worker", cpus=2)
+    runs = [run("rate", p99_ms, 20), run("saturated", 10, 20), run("cancel", 10, 2), run("advance", 0, 0)]
+    progress = {"refilled": 1.0, "drained": 2.0, **({"timed_out": True} if timed_out else {})}
+    checks = {"a check": (check_ok, "what it saw")}
+    return timeoff.report(args, config, runs, checks=checks, progress=progress, cancels=2)
+
+
+def test_timeoff_exits_1_when_a_goal_fails(bench_import, capsys):
+    timeoff = bench_import("bench.timeoff")
+
+    assert _timeoff_report(timeoff, p99_ms=200) == 0
+    assert _timeoff_report(timeoff, p99_ms=300) == 1  # p99 > 250 ms at 20/s
+    assert _timeoff_report(timeoff, p99_ms=200, check_ok=False) == 1
+    assert _timeoff_report(timeoff, p99_ms=200, timed_out=True) == 1  # the waitlist never moved up
+    assert "goals FAILED: a check" in capsys.readouterr().out
+
+
+@pytest.mark.django_db
+def test_the_timeoff_checks_see_what_they_claim(bench_import, postgres):
+    from django.utils import timezone
+
+    from em_agent.models import Agent
+    from timeoff.models import TimeOffRequest, TimeOffStatus
+    from timeoff.services import time_off_request_cancel, time_off_request_create, time_off_waitlist_advance
+
+    schedule_api, timeoff = bench_import("bench.schedule_api"), bench_import("bench.timeoff")
+    schedule_api.seed(agents=8, batch=4, service=False, slug=timeoff.SLUG, name="Time-off bench")
+    timeoff.seed_time_off(limit=1)
+    agents = list(Agent.objects.filter(organization__slug=timeoff.SLUG).order_by("pk"))
+    dates = timeoff.five_weekdays(timezone.localdate(timezone.now(), agents[0].zone))
+    before = timeoff.schedules_of(dates)
+    date = next(d for d in dates if all(before.get((a.pk, d)) for a in agents[:4]))
+    requests = [
+        time_off_request_create(
+            agent=agent, kind="full_day", activity_code=timeoff.CODE, start_date=date, end_date=date
+        )
+        for agent in agents[:4]
+    ]
+    vac_id = requests[0].activity_code_id
+    lines = {date: timeoff.waitlists(dates)[date]}  # the one date asked for
+
+    def outcomes():
+        return {date: timeoff.outcomes(dates)[date]}
+
+    assert [r.status for r in requests] == ["approved", "pending", "pending", "pending"]
+    assert lines[date] == [r.pk for r in requests[1:]]
+    assert timeoff.limits_hold(outcomes(), lines, limit=1)[0]
+    assert timeoff.positions_in_order(lines)
+    assert timeoff.balances_hold()[0]
+    assert timeoff.schedules_hold(before, dates, vac_id=vac_id)[0]
+
+    time_off_request_cancel(agent=agents[0], request_id=requests[0].pk)
+    time_off_waitlist_advance(organization_id=agents[0].organization_id, dates=[date])
+    assert timeoff.advanced_in_order(lines, cancelled=[date])[0]
+    assert timeoff.limits_hold(outcomes(), {date: timeoff.waitlists(dates)[date]}, limit=1, cancelled=1)[0]
+    assert timeoff.schedules_hold(before, dates, vac_id=vac_id)[0]  # the cancelled day restored
+
+    # Each check fails when what it checks is broken: the second in line approved out of turn
+    # (over the limit too) without the service writing its day.
+    TimeOffRequest.objects.filter(pk=requests[2].pk).update(status=TimeOffStatus.APPROVED, substatus="")
+    assert not timeoff.advanced_in_order(lines, cancelled=[date])[0]
+    assert not timeoff.limits_hold(outcomes(), {date: timeoff.waitlists(dates)[date]}, limit=1, cancelled=1)[
+        0
+    ]
+    assert not timeoff.schedules_hold(before, dates, vac_id=vac_id)[0]  # approved, but no time off in the day
