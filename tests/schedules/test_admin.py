@@ -228,6 +228,9 @@ def test_the_approve_button_of_the_request_page_leads_to_the_reason_page(supervi
 
     assert page.status_code == 200
     assert b'name="apply"' in page.content
+    content = page.content.decode()
+    assert f'name="_selected_action" value="{request.pk}"' in content  # the reason page keeps the selection
+    assert f"<td>{agent.name}</td>" in content
 
 
 def test_a_supervisor_cannot_reach_another_organisations_requests_or_days(supervisor, outsider):

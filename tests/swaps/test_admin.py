@@ -85,6 +85,8 @@ def test_bulk_deny_needs_a_reason_and_tells_both(supervisor, org, agent, teammat
 
     refused = _decide(client, "deny_selected", [first, second], reason=" ")
     assert refused.status_code == 200 and b"This field is required." in refused.content
+    for swap in (first, second):  # the reason page keeps the selection
+        assert f'name="_selected_action" value="{swap.pk}"'.encode() in refused.content
     response = _decide(client, "deny_selected", [first, second], reason="Not enough late staff")
 
     assert _messages(response) == ["2 swaps denied."]

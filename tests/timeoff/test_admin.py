@@ -219,6 +219,7 @@ def test_the_approve_action_asks_for_a_reason_on_its_own_page(supervisor, alice)
     assert page.status_code == 200
     assert b'name="reason"' in page.content and b"Family visit" in page.content
     assert b"Approve time-off requests" in page.content
+    assert f'name="_selected_action" value="{request.pk}"'.encode() in page.content
     request.refresh_from_db()
     assert request.status == TimeOffStatus.PENDING
 
