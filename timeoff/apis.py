@@ -252,26 +252,30 @@ class AbsenceRequestDetailApi(AgentAPIView):
 # --- CXone time off ---------------------------------------------------------------------------------
 
 
-class _HoursField(serializers.DecimalField):
-    """Hours with two decimals, as a JSON number (7 h 20 min: 7.33)."""
+def _hours_field(**limits) -> type[serializers.Field]:
+    """A count of minutes shown as hours with two decimals, a JSON number (7 h 20 min: 7.33)."""
 
-    def __init__(self, **kwargs) -> None:
-        super().__init__(max_digits=8, decimal_places=2, coerce_to_string=False, **kwargs)
+    @extend_schema_field({"type": "number", "format": "double", **limits})
+    class HoursField(serializers.Field):
+        def __init__(self, **kwargs) -> None:
+            super().__init__(read_only=True, **kwargs)
+
+        def to_representation(self, minutes: int) -> Decimal:
+            return hours(minutes)
+
+    return HoursField
 
 
-def _as_hours(minutes: int) -> Decimal:
-    return hours(minutes)
+_Hours = _hours_field()
+_HoursNotNegative = _hours_field(minimum=0)
+_DayHours = _hours_field(minimum=0, maximum=25)
 
 
 class TimeOffDayOutput(serializers.Serializer):
     date = serializers.DateField(help_text="A local day of the request (the agent's zone).")
-    hours = serializers.SerializerMethodField(help_text="What this day counts against the balance.")
+    hours = _DayHours(source="minutes", help_text="What this day counts against the balance.")
     start = serializers.DateTimeField(help_text="The span the time off takes that day.")
     end = serializers.DateTimeField()
-
-    @extend_schema_field({"type": "number", "format": "double", "minimum": 0, "maximum": 25})
-    def get_hours(self, day) -> Decimal:
-        return _as_hours(day.minutes)
 
 
 class DeciderOutput(serializers.Serializer):
@@ -307,7 +311,7 @@ class TimeOffRequestOutput(serializers.Serializer):
         source="partial_start", help_text="Part of a day: HH:MM in the agent's zone; null for whole days."
     )
     end_time = _WallClockField(source="partial_end", help_text="Part of a day: HH:MM; null for whole days.")
-    hours = serializers.SerializerMethodField(help_text="What the request counts against the balance.")
+    hours = _HoursNotNegative(source="minutes", help_text="What the request counts against the balance.")
     days = TimeOffDayOutput(many=True)
     from_intervals = serializers.BooleanField(help_text="Chosen from the intervals staffing offered.")
     comment = serializers.CharField()
@@ -323,10 +327,6 @@ class TimeOffRequestOutput(serializers.Serializer):
     @extend_schema_field({"type": "integer", "minimum": 1, "nullable": True})
     def get_waitlist_position(self, request) -> int | None:
         return waitlist_position(request)
-
-    @extend_schema_field({"type": "number", "format": "double", "minimum": 0})
-    def get_hours(self, request) -> Decimal:
-        return _as_hours(request.minutes)
 
     @extend_schema_field(DeciderOutput(allow_null=True))
     def get_decided_by(self, request) -> dict | None:
@@ -652,33 +652,19 @@ class TimeOffRequestCancelApi(AgentAPIView):
 
 class PreviewDayOutput(serializers.Serializer):
     date = serializers.DateField()
-    hours = serializers.SerializerMethodField()
-
-    @extend_schema_field({"type": "number", "format": "double", "minimum": 0, "maximum": 25})
-    def get_hours(self, day) -> Decimal:
-        return _as_hours(day.minutes)
+    hours = _DayHours(source="minutes")
 
 
 class PreviewOutput(serializers.Serializer):
     days = PreviewDayOutput(many=True)
-    hours = serializers.SerializerMethodField()
-    balance_after = serializers.SerializerMethodField(
-        help_text="The code's remaining hours were it approved."
-    )
+    hours = _HoursNotNegative(source="minutes")
+    balance_after = _Hours(help_text="The code's remaining hours were it approved.")
     outcome = serializers.ChoiceField(
         choices=["auto_approve", "approval_required", "waitlisted", "auto_decline"]
     )
     reasons = serializers.ListField(
         child=serializers.CharField(), help_text="Why, in the request's language."
     )
-
-    @extend_schema_field({"type": "number", "format": "double", "minimum": 0})
-    def get_hours(self, preview) -> Decimal:
-        return _as_hours(preview.minutes)
-
-    @extend_schema_field({"type": "number", "format": "double"})
-    def get_balance_after(self, preview) -> Decimal:
-        return _as_hours(preview.balance_after)
 
 
 class TimeOffPreviewApi(AgentAPIView):
@@ -720,31 +706,11 @@ class TimeOffPreviewApi(AgentAPIView):
 class BalanceOutput(serializers.Serializer):
     activity_code = serializers.CharField(source="activity_code.code")
     name = serializers.CharField(source="activity_code.name")
-    earned = serializers.SerializerMethodField(help_text="Hours earned (the WFM's, or the accrual rule's).")
-    used = serializers.SerializerMethodField(help_text="Approved hours on days before today.")
-    planned = serializers.SerializerMethodField(help_text="Approved hours from today on.")
-    remaining = serializers.SerializerMethodField(help_text="earned - used - planned.")
-    pending = serializers.SerializerMethodField(help_text="Hours of requests not decided yet.")
-
-    @extend_schema_field({"type": "number", "format": "double"})
-    def get_earned(self, balance) -> Decimal:
-        return _as_hours(balance.earned)
-
-    @extend_schema_field({"type": "number", "format": "double", "minimum": 0})
-    def get_used(self, balance) -> Decimal:
-        return _as_hours(balance.used)
-
-    @extend_schema_field({"type": "number", "format": "double", "minimum": 0})
-    def get_planned(self, balance) -> Decimal:
-        return _as_hours(balance.planned)
-
-    @extend_schema_field({"type": "number", "format": "double"})
-    def get_remaining(self, balance) -> Decimal:
-        return _as_hours(balance.remaining)
-
-    @extend_schema_field({"type": "number", "format": "double", "minimum": 0})
-    def get_pending(self, balance) -> Decimal:
-        return _as_hours(balance.pending)
+    earned = _Hours(help_text="Hours earned (the WFM's, or the accrual rule's).")
+    used = _HoursNotNegative(help_text="Approved hours on days before today.")
+    planned = _HoursNotNegative(help_text="Approved hours from today on.")
+    remaining = _Hours(help_text="earned - used - planned.")
+    pending = _HoursNotNegative(help_text="Hours of requests not decided yet.")
 
 
 class BalancesOutput(serializers.Serializer):
