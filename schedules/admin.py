@@ -72,19 +72,18 @@ def _span(zone: zoneinfo.ZoneInfo, start: dt.datetime, end: dt.datetime) -> str:
 # --- the queue of schedule requests ------------------------------------------------------------
 
 
-class QueueStatusFilter(admin.SimpleListFilter):
-    """The queue opens on what waits for a decision; "All" shows the decided ones too."""
+class DefaultChoiceFilter(admin.SimpleListFilter):
+    """A filter that opens on one choice (`default`), not on everything, with "All" as one more
+    choice: a queue opens on what waits. Subclasses say how a chosen value filters (`filtered`)."""
 
-    title = _("status")
-    parameter_name = "status"
     ALL = "all"
+    default: str = ""
 
-    def lookups(self, request, model_admin):
-        # The queue's own statuses: time off has "cancelled" beside the shared ones.
-        return [*model_admin.model._meta.get_field("status").choices, (self.ALL, _("All"))]
+    def filtered(self, queryset, value: str):
+        raise NotImplementedError
 
     def _current(self) -> str:
-        return self.value() or RequestStatus.PENDING
+        return self.value() or self.default
 
     def choices(self, changelist):
         for value, label in self.lookup_choices:
@@ -95,9 +94,23 @@ class QueueStatusFilter(admin.SimpleListFilter):
             }
 
     def queryset(self, request, queryset):
-        if self._current() == self.ALL:
-            return queryset
-        return queryset.filter(status=self._current())
+        current = self._current()
+        return queryset if current == self.ALL else self.filtered(queryset, current)
+
+
+class QueueStatusFilter(DefaultChoiceFilter):
+    """The queue opens on what waits for a decision; "All" shows the decided ones too."""
+
+    title = _("status")
+    parameter_name = "status"
+    default: str = RequestStatus.PENDING
+
+    def lookups(self, request, model_admin):
+        # The queue's own statuses: time off has "cancelled" beside the shared ones.
+        return [*model_admin.model._meta.get_field("status").choices, (self.ALL, _("All"))]
+
+    def filtered(self, queryset, value: str):
+        return queryset.filter(status=value)
 
 
 class DecisionForm(forms.Form):

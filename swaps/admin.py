@@ -24,7 +24,7 @@ from django.utils.translation import gettext_lazy as _
 from em_agent.admin_scoping import OrganizationScopedAdmin
 from em_agent.exceptions import ApplicationError
 from em_agent.models import Agent, User
-from schedules.admin import DecisionForm, OrganizationConfigAdmin
+from schedules.admin import DecisionForm, OrganizationConfigAdmin, QueueStatusFilter
 from schedules.models import Activity, ActivityCode, ScheduleChange
 from swaps.eligibility import shift_of
 from swaps.models import Swap, SwapSettings, SwapStatus
@@ -114,31 +114,10 @@ def _blocks_text(agent: Agent, blocks: list[_Block]) -> str:
     return ", ".join(f"{b.code} {_span(agent, b.start, b.end)}" for b in blocks) or gettext("day off")
 
 
-class SwapQueueFilter(admin.SimpleListFilter):
+class SwapQueueFilter(QueueStatusFilter):
     """The queue opens on what waits for a supervisor; "All" shows every swap."""
 
-    title = _("status")
-    parameter_name = "status"
-    ALL = "all"
-
-    def lookups(self, request, model_admin):
-        return [*SwapStatus.choices, (self.ALL, _("All"))]
-
-    def _current(self) -> str:
-        return self.value() or SwapStatus.AWAITING_APPROVAL
-
-    def choices(self, changelist):
-        for value, label in self.lookup_choices:
-            yield {
-                "selected": self._current() == value,
-                "query_string": changelist.get_query_string({self.parameter_name: value}),
-                "display": label,
-            }
-
-    def queryset(self, request, queryset):
-        if self._current() == self.ALL:
-            return queryset
-        return queryset.filter(status=self._current())
+    default: str = SwapStatus.AWAITING_APPROVAL
 
 
 @admin.register(Swap)

@@ -39,7 +39,14 @@ from em_agent.admin_scoping import (
 )
 from em_agent.exceptions import ApplicationError
 from em_agent.models import Agent, Organization, Team, User
-from schedules.admin import DecisionQueueAdmin, OrganizationConfigAdmin, QueueStatusFilter, _explain, _span
+from schedules.admin import (
+    DecisionQueueAdmin,
+    DefaultChoiceFilter,
+    OrganizationConfigAdmin,
+    QueueStatusFilter,
+    _explain,
+    _span,
+)
 from schedules.models import Activity, ActivityCategory, ActivityCode
 from timeoff.admin_services import balance_adjust, time_off_limit_delete, time_off_limit_save
 from timeoff.balances import Balance, balance_for_code, balances_for_agent, hours
@@ -876,13 +883,12 @@ class TimeOffSettingsAdmin(OrganizationConfigAdmin):
 # --- who is off ----------------------------------------------------------------------------------
 
 
-class OffOnFilter(admin.SimpleListFilter):
+class OffOnFilter(DefaultChoiceFilter):
     """One date at a time, today (the organisation's) unless another is chosen; any date can be
     asked for as ?on=YYYY-MM-DD."""
 
     title = _("date")
     parameter_name = "on"
-    ALL = "all"
     DAYS_SHOWN = 14
 
     def _today(self, request: HttpRequest) -> dt.date:
@@ -912,21 +918,8 @@ class OffOnFilter(admin.SimpleListFilter):
         except ValueError:
             raise IncorrectLookupParameters(value) from None
 
-    def _current(self) -> str:
-        return self.value() or self.default
-
-    def choices(self, changelist):
-        for value, label in self.lookup_choices:
-            yield {
-                "selected": self._current() == value,
-                "query_string": changelist.get_query_string({self.parameter_name: value}),
-                "display": label,
-            }
-
-    def queryset(self, request, queryset):
-        if self._current() == self.ALL:
-            return queryset
-        return queryset.filter(date=self._date(self._current()))
+    def filtered(self, queryset, value: str):
+        return queryset.filter(date=self._date(value))
 
 
 @admin.register(TimeOffDay)
