@@ -1,19 +1,21 @@
 """The async FCM transport's HTTP/1.1 client: a bounded pool of keep-alive connections to FCM's send
-endpoint, one request at a time on each, on asyncio's own protocol layer.
+endpoint, one request at a time on each, on asyncio's own protocol layer, the answers read by
+httptools (node's llhttp parser): their framing (Content-Length, chunked with extensions and
+trailers, or the connection's end), 1xx answers, keep-alive and `Connection: close` are its rules,
+not this module's.
 
 Why not aiohttp's client: a push is one small POST and a small JSON answer, and aiohttp's request
 machinery (URL objects, cookie jar, header multidicts, response and timer objects, a task per
 request) cost 105-120 us of CPU per request on the benchmark's machine, this client 40-50 us
 (bench/profile_batch.py --transport async). At 100,000 messages a fan-out, that difference decides
-whether the worker or FCM is the limit (issue 13).
+whether the worker or FCM is the limit (issue 13). Why httptools and not h11: h11 (pure Python)
+took 160 us of CPU to write a request and read its answer, httptools 3 us to read it.
 
-What it speaks: HTTP/1.1 with keep-alive; answers framed by Content-Length, chunked transfer coding
-(trailers skipped) or the connection's end; 1xx answers skipped; `Connection: close` honoured;
-HTTPS with the CA bundle requests uses (certifi, as firebase-admin's own transport), and an HTTP
-proxy (requests' environment variables, read by the caller), tunnelled with CONNECT for HTTPS.
-What it does not: redirects, compression (it sends no Accept-Encoding), cookies, pipelining,
-HTTP/2. A broken connection or an answer it cannot read is an HttpError (an OSError, as a refused
-connection is), and the connection is not reused.
+What it speaks besides: HTTPS with the CA bundle requests uses (certifi, as firebase-admin's own
+transport), and an HTTP proxy (requests' environment variables, read by the caller), tunnelled
+with CONNECT for HTTPS. What it does not: redirects, compression (it sends no Accept-Encoding),
+cookies, pipelining, HTTP/2. A broken connection or an answer the parser refuses is an HttpError
+(an OSError, as a refused connection is), and the connection is not reused.
 """
 
 from __future__ import annotations
@@ -25,15 +27,14 @@ import time
 from typing import NamedTuple
 from urllib.parse import unquote, urlsplit
 
+import httptools
 import requests.certs
 
 # A connection unused for this long is closed rather than reused: FCM's front end drops idle ones
 # after a few minutes, and a request sent on a connection as it closes fails for nothing.
 KEEPALIVE_SECONDS = 60.0
-MAX_HEAD = 64 * 1024  # bytes of status line and headers; FCM's are well under 1 KB
-
-_CHUNKED = -1
-_UNTIL_CLOSE = -2
+# Bytes of status lines and headers an answer may have (llhttp sets no bound); FCM's are under 1 KB.
+MAX_HEAD = 64 * 1024
 
 
 class HttpError(ConnectionError):
@@ -46,85 +47,6 @@ class HttpAnswer(NamedTuple):
     body: bytes
 
 
-class _Head(NamedTuple):
-    status: int
-    headers: tuple[tuple[str, str], ...]
-    length: int  # bytes of body, or _CHUNKED, or _UNTIL_CLOSE
-    keep_alive: bool
-
-
-def _read_head(raw: bytes, *, tunnel: bool) -> _Head | None:
-    """The status line and headers; None for a 1xx (informational) answer."""
-    lines = raw.decode("latin-1").split("\r\n")
-    version, _, rest = lines[0].partition(" ")
-    code = rest[:3]
-    if not version.startswith("HTTP/1.") or len(code) != 3 or not code.isdigit():
-        raise HttpError(f"not an HTTP/1.1 answer: {lines[0][:100]!r}")
-    status = int(code)
-    if status < 200:
-        return None
-    headers = []
-    length: int | None = None
-    chunked = False
-    connection = ""
-    for line in lines[1:]:
-        name, colon, value = line.partition(":")
-        if not colon:
-            raise HttpError(f"a malformed header line: {line[:100]!r}")
-        name, value = name.strip(), value.strip()
-        headers.append((name, value))
-        lower = name.lower()
-        if lower == "content-length":
-            if not value.isdigit() or (length is not None and length != int(value)):
-                raise HttpError(f"a bad Content-Length: {value[:100]!r}")
-            length = int(value)
-        elif lower == "transfer-encoding":
-            chunked = value.lower().rsplit(",", 1)[-1].strip() == "chunked"
-            if not chunked:
-                raise HttpError(f"a transfer coding this client does not read: {value[:100]!r}")
-        elif lower == "connection":
-            connection = value.lower()
-    keep_alive = "close" not in connection and (version == "HTTP/1.1" or "keep-alive" in connection)
-    if tunnel and status < 300:
-        length, keep_alive = 0, True  # the connection is the tunnel now (RFC 9110 9.3.6)
-    elif status in (204, 304):
-        length = 0  # no body, whatever the headers say (RFC 9112 6.3)
-    elif chunked:
-        length = _CHUNKED  # it overrides a Content-Length (RFC 9112 6.3)
-    elif length is None:
-        length, keep_alive = _UNTIL_CLOSE, False
-    return _Head(status, tuple(headers), length, keep_alive)
-
-
-def _dechunk(buffer: bytearray) -> tuple[bytes, int] | None:
-    """(body, bytes used) of a whole chunked body at the start of `buffer`, or None while it is not."""
-    pieces: list[bytes] = []
-    position = 0
-    while True:
-        line_end = buffer.find(b"\r\n", position)
-        if line_end < 0:
-            return None
-        size_text = bytes(buffer[position:line_end]).split(b";", 1)[0].strip()
-        try:
-            size = int(size_text, 16)
-        except ValueError:
-            raise HttpError(f"a bad chunk size: {size_text[:40]!r}") from None
-        position = line_end + 2
-        if size == 0:
-            if buffer[position : position + 2] == b"\r\n":
-                return b"".join(pieces), position + 2
-            trailers_end = buffer.find(b"\r\n\r\n", position)  # trailer fields: read, not kept
-            if trailers_end < 0:
-                return None
-            return b"".join(pieces), trailers_end + 4
-        if len(buffer) < position + size + 2:
-            return None
-        if buffer[position + size : position + size + 2] != b"\r\n":
-            raise HttpError("a chunk without its CRLF")
-        pieces.append(bytes(buffer[position : position + size]))
-        position += size + 2
-
-
 class Http1Connection(asyncio.Protocol):
     """One connection: one request at a time, its answer read as the bytes come in."""
 
@@ -132,10 +54,15 @@ class Http1Connection(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
         self.reusable = False
         self.idle_since = 0.0
-        self._buffer = bytearray()
+        self._parser = httptools.HttpResponseParser(self)
         self._waiter: asyncio.Future[HttpAnswer] | None = None
-        self._head: _Head | None = None
         self._tunnel = False
+        # The answer being read: its status once its head is whole (0 before), headers and body.
+        self._status = 0
+        self._keep_alive = False
+        self._headers: list[tuple[str, str]] = []
+        self._body: list[bytes] = []
+        self._head_size = 0
 
     # --- asyncio's callbacks ---------------------------------------------------------------------
 
@@ -148,22 +75,58 @@ class Http1Connection(asyncio.Protocol):
             self.reusable = False
             self._close()
             return
-        self._buffer += data
         try:
-            self._parse()
-        except HttpError as error:
-            self._fail(error)
+            self._parser.feed_data(data)
+        except (httptools.HttpParserError, httptools.HttpParserUpgrade) as error:
+            self._fail(HttpError(f"an answer this client cannot read: {error!r}"))
+            return
+        if self._waiter is not None and not self._status:
+            self._head_size += len(data)
+            if self._head_size > MAX_HEAD:
+                self._fail(HttpError("an answer's head longer than 64 KB"))
 
     def eof_received(self) -> bool:
         self.reusable = False
-        head = self._head
-        if self._waiter is not None and head is not None and head.length == _UNTIL_CLOSE:
-            self._finish(head, bytes(self._buffer))
-        return False  # close our side too
+        if self._waiter is not None and self._status >= 200:
+            names = {name.lower() for name, _value in self._headers}
+            if not names & {"content-length", "transfer-encoding"}:
+                self._finish()  # an answer without a length lasts until the connection ends
+        return False  # close our side too; connection_lost fails an answer cut short
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.reusable = False
         self._fail(HttpError(f"the connection closed before the answer was whole ({exc!r})"))
+
+    # --- httptools' callbacks (inside feed_data) -------------------------------------------------
+
+    def on_message_begin(self) -> None:
+        if self._waiter is None:
+            # Bytes past the answer were never asked for: the connection's state is unknown.
+            raise HttpError("an answer nobody asked for")
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self._headers.append((name.decode("latin-1"), value.decode("latin-1")))
+
+    def on_headers_complete(self) -> None:
+        self._status = self._parser.get_status_code()
+        self._keep_alive = self._parser.should_keep_alive()
+        if self._tunnel and 200 <= self._status < 300:
+            # The connection is the tunnel now (RFC 9110 9.3.6): what follows is TLS, not a body, and
+            # a new parser reads the answers that come through it.
+            self._parser = httptools.HttpResponseParser(self)
+            self._keep_alive = True
+            self._finish()
+
+    def on_body(self, body: bytes) -> None:
+        if self._waiter is None:
+            raise HttpError("bytes nobody asked for")
+        self._body.append(body)
+
+    def on_message_complete(self) -> None:
+        if self._status < 200:  # 1xx: the real answer follows
+            self._status, self._headers, self._body = 0, [], []
+            return
+        self._finish()
 
     # --- a request -------------------------------------------------------------------------------
 
@@ -177,7 +140,8 @@ class Http1Connection(asyncio.Protocol):
             raise HttpError("the connection closed before the request was written")
         loop = asyncio.get_running_loop()
         waiter: asyncio.Future[HttpAnswer] = loop.create_future()
-        self._waiter, self._head, self._tunnel = waiter, None, tunnel
+        self._waiter, self._tunnel = waiter, tunnel
+        self._status, self._headers, self._body, self._head_size = 0, [], [], 0
         self.reusable = False  # until the answer is whole and lets the connection be kept
         self.transport.write(data)
         timer = loop.call_later(timeout, self._time_out, waiter, timeout)
@@ -189,43 +153,14 @@ class Http1Connection(asyncio.Protocol):
                 self._waiter = None
                 self._close()
 
-    def _parse(self) -> None:
-        buffer = self._buffer
-        while self._waiter is not None:
-            if self._head is None:
-                end = buffer.find(b"\r\n\r\n")
-                if end < 0:
-                    if len(buffer) > MAX_HEAD:
-                        raise HttpError("an answer's head longer than 64 KB")
-                    return
-                head = _read_head(bytes(buffer[:end]), tunnel=self._tunnel)
-                del buffer[: end + 4]
-                if head is None:
-                    continue  # 1xx: the real answer follows
-                self._head = head
-            head = self._head
-            if head.length == _UNTIL_CLOSE:
-                return  # eof_received finishes it
-            if head.length == _CHUNKED:
-                whole = _dechunk(buffer)
-                if whole is None:
-                    return
-                body, used = whole
-            else:
-                if len(buffer) < head.length:
-                    return
-                body, used = bytes(buffer[: head.length]), head.length
-            del buffer[:used]
-            self._finish(head, body)
-
-    def _finish(self, head: _Head, body: bytes) -> None:
-        waiter, self._waiter, self._head = self._waiter, None, None
-        # Bytes past the answer were never asked for: the connection's state is unknown.
-        self.reusable = head.keep_alive and not self._buffer and self.transport is not None
+    def _finish(self) -> None:
+        waiter, self._waiter = self._waiter, None
+        answer = HttpAnswer(self._status, tuple(self._headers), b"".join(self._body))
+        self.reusable = self._keep_alive and self.transport is not None
         if not self.reusable:
             self._close()
         if waiter is not None and not waiter.done():
-            waiter.set_result(HttpAnswer(head.status, head.headers, body))
+            waiter.set_result(answer)
 
     def _fail(self, error: BaseException) -> None:
         waiter, self._waiter = self._waiter, None
@@ -239,7 +174,6 @@ class Http1Connection(asyncio.Protocol):
             self._fail(TimeoutError(f"no answer within {timeout:g} s"))
 
     def _close(self) -> None:
-        self._buffer.clear()
         if self.transport is not None and not self.transport.is_closing():
             self.transport.abort()  # nothing of ours is left to send on it
 

@@ -84,12 +84,11 @@ def test_a_chunked_answer_is_joined_with_extensions_and_trailers_skipped(split, 
     body = b"a;ext=1\r\n" + OK[:10] + b"\r\n" + b"%x\r\n" % (len(OK) - 10) + OK[10:] + b"\r\n" + end
 
     answer, connection, transport = exchange(
-        b"HTTP/1.1 404 Not Found\r\nTransfer-Encoding: chunked\r\nContent-Length: 3\r\n\r\n" + body,
-        split=split,
+        b"HTTP/1.1 404 Not Found\r\nTransfer-Encoding: chunked\r\n\r\n" + body, split=split
     )
 
     assert answer.status == 404
-    assert answer.body == OK  # chunked wins over a Content-Length
+    assert answer.body == OK
     assert connection.reusable and not transport.closed
 
 
@@ -139,7 +138,8 @@ def test_a_no_content_answer_has_no_body_and_bytes_nobody_asked_for_end_the_conn
         b"HTTP/1.1 200 OK\r\nno colon here\r\n\r\n",
         b"HTTP/1.1 200 OK\r\nContent-Length: -1\r\n\r\n",
         b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 3\r\n\r\n",
-        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\n",
+        # Both framings: a sign of response splitting (RFC 9112 6.3), refused rather than guessed.
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nContent-Length: 3\r\n\r\n",
         b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
         b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\n{}XX0\r\n\r\n",
         b"HTTP/1.1 200 OK\r\nX: " + b"a" * (push_http1.MAX_HEAD + 1),
@@ -150,7 +150,7 @@ def test_a_no_content_answer_has_no_body_and_bytes_nobody_asked_for_end_the_conn
         "header",
         "length",
         "two-lengths",
-        "coding",
+        "chunked-and-length",
         "chunk-size",
         "chunk-crlf",
         "head-size",
@@ -163,8 +163,18 @@ def test_an_answer_it_cannot_read_is_an_error_and_its_connection_closed(answer):
     assert not connection.reusable and transport.closed
 
 
-def test_a_connection_cut_mid_answer_is_an_error():
-    error, connection, _transport = exchange(b'HTTP/1.1 200 OK\r\nContent-Length: 40\r\n\r\n{"na', eof=True)
+@pytest.mark.parametrize(
+    "answer",
+    [
+        b'HTTP/1.1 200 OK\r\nContent-Length: 40\r\n\r\n{"na',
+        b'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n4\r\n{"na\r\n',
+        # A coding it cannot undo lasts until the end (RFC 9112 6.3), and is not an answer even then.
+        b'HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\n{"na',
+    ],
+    ids=["length", "chunked", "coding"],
+)
+def test_a_connection_cut_mid_answer_is_an_error(answer):
+    error, connection, _transport = exchange(answer, eof=True)
 
     assert isinstance(error, HttpError)
     assert "closed before the answer was whole" in str(error)
