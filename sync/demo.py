@@ -70,7 +70,7 @@ ORGANIZATIONS = (
                 "T-CARE",
                 Language.NL,
                 True,
-                (("S-NL", 2), ("S-BILL", 1)),
+                (("S-NL", 3), ("S-EN", 2)),
             ),
             DemoAgent(
                 "chloe@contoso.demo",

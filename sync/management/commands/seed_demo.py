@@ -19,6 +19,7 @@ from django.utils import timezone
 from em_agent.models import Agent, Organization, User
 from schedules.demo import demo_approval_rules_upsert
 from schedules.models import ActivityCode
+from swaps.demo import demo_swaps_upsert
 from sync.demo import ORGANIZATIONS, DemoOrganization, demo_export_write
 from sync.models import RunStatus, SourceKind, SyncRun, WfmSource
 from sync.services import wfm_sync
@@ -86,6 +87,13 @@ class Command(BaseCommand):
                 organization=org,
                 today=timezone.localdate(now, zoneinfo.ZoneInfo(org.default_timezone)),
                 waitlisted_for=first if index == 0 else None,
+            )
+            # Swap rules; the first organisation's first two agents get a board offer and a swap
+            # awaiting a supervisor.
+            demo_swaps_upsert(
+                organization=org,
+                now=now,
+                between=(spec.agents[0].email, spec.agents[1].email) if index == 0 else None,
             )
         for org in organizations:
             rows.extend(logins[org.pk])
