@@ -29,6 +29,9 @@ class Kind:
     # Optional parameters; `reason` is appended to the body when given.
     optional: dict[str, ParamFormat] = field(default_factory=dict)
     audience: Literal["agent", "supervisor"] = "agent"
+    # Other words (title, body) chosen by the optional `variant` parameter, for a case the kind's
+    # own would misname (a give-away is no swap); the same parameters and actions.
+    variants: dict[str, tuple[Promise, Promise]] = field(default_factory=dict)
 
     @property
     def actionable(self) -> bool:
@@ -56,6 +59,13 @@ KINDS: dict[str, Kind] = {
             {"swap_id": _ID, "from_name": _TEXT, "date": _DATE},
             data=("swap_id", "date"),
             actions=("accept_swap", "decline_swap"),
+            optional={"variant": _TEXT},
+            variants={
+                "give_away": (
+                    _("Shift offered to you"),
+                    _("%(from_name)s offers you their shift on %(date)s, without taking one of yours."),
+                )
+            },
         ),
         Kind(
             "swap_accepted",
@@ -210,6 +220,8 @@ def params_validate(kind: Kind, params: dict) -> dict:
     unknown = set(params) - set(expected)
     if missing or unknown:
         raise ValueError(f"{kind.name}: missing {sorted(missing)}, unknown {sorted(unknown)}")
+    if "variant" in params and params["variant"] not in kind.variants:
+        raise ValueError(f"{kind.name}: no variant {params['variant']!r}")
     stored: dict[str, str | int] = {}
     for name, value in params.items():
         fmt = expected[name]
@@ -241,8 +253,9 @@ def render(kind: Kind, params: dict, *, language: str, zone: zoneinfo.ZoneInfo) 
     expected = {**kind.params, **kind.optional}
     with translation.override(language):
         shown = {name: _display(value, expected[name], zone) for name, value in params.items()}
-        title = str(kind.title) % shown
-        body = str(kind.body) % shown
+        title_text, body_text = kind.variants.get(params.get("variant", ""), (kind.title, kind.body))
+        title = str(title_text) % shown
+        body = str(body_text) % shown
         if shown.get("reason"):
             body = f"{body} " + str(_("Reason: %(reason)s")) % {"reason": shown["reason"]}
         if shown.get("comment"):

@@ -304,6 +304,8 @@ def swap_offer_create(
         ]
     )
     params = {**_params(swap), "from_name": agent.name}
+    if kind == SwapKind.GIVE_AWAY:
+        params["variant"] = "give_away"
     notify_each(kind="swap_offer", items=[(c.agent, params) for c in notified], expires_at=expiry)
     return swap
 
