@@ -9,26 +9,34 @@ from schedules.models import ScheduleDay
 from swaps.models import Answer, Swap, SwapKind, SwapRecipient, SwapSettings, SwapStatus
 
 
-def _board_for(agent: Agent) -> Q:
-    """Board offers of the agent's organisation it may take: open, not its own, not declined by it,
-    within its team when the organisation keeps swaps within teams."""
+def _board_reach(agent: Agent) -> Q:
+    """Board offers of the agent's organisation, in any state, that were put where it could see
+    them: not its own, within its team when the organisation keeps swaps within teams."""
     rules = SwapSettings.for_organization(agent.organization)
-    condition = Q(organization_id=agent.organization_id, open=True, status=SwapStatus.OPEN) & ~Q(
-        requester_id=agent.pk
-    )
+    condition = Q(organization_id=agent.organization_id, open=True) & ~Q(requester_id=agent.pk)
     if rules.same_team_only:
         condition &= Q(requester__team_id=agent.team_id) if agent.team_id else Q(pk__in=[])
-    return condition & ~Q(
-        Exists(SwapRecipient.objects.filter(swap=OuterRef("pk"), agent=agent, answer=Answer.DECLINED))
+    return condition
+
+
+def _board_for(agent: Agent) -> Q:
+    """Board offers the agent may take: open, within its reach, not declined by it."""
+    return (
+        _board_reach(agent)
+        & Q(status=SwapStatus.OPEN)
+        & ~Q(Exists(SwapRecipient.objects.filter(swap=OuterRef("pk"), agent=agent, answer=Answer.DECLINED)))
     )
 
 
 def _visible(agent: Agent) -> Q:
+    # A board offer stays visible to everyone it was shown to once it closes, as an offer sent to a
+    # recipient does: a colleague who saw it open and accepts after a cancel or another's accept
+    # learns it is no longer open (409), not that it never existed; outsiders still get 404.
     return (
         Q(requester_id=agent.pk)
         | Q(taker_id=agent.pk)
         | Q(Exists(SwapRecipient.objects.filter(swap=OuterRef("pk"), agent=agent)))
-        | _board_for(agent)
+        | _board_reach(agent)
     )
 
 

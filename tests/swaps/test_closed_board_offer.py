@@ -1,0 +1,70 @@
+"""A board offer, once closed, answers a colleague who could see it on the board as it answers its
+recipients (409, and its detail readable), and outsiders as before (404)."""
+
+import pytest
+import time_machine
+
+from swaps.models import SwapRecipient, SwapSettings
+from tests.factories import AgentFactory, TeamFactory
+from tests.schedules.factories import shift
+from tests.swaps.test_swaps import DAY, NOW, offer
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def _frozen():
+    with time_machine.travel(NOW, tick=False):
+        yield
+
+
+def _board(client) -> list[int]:
+    return [swap["id"] for swap in client.get("/api/v1/swaps?box=board").json()["results"]]
+
+
+@pytest.fixture
+def cancelled_board_offer(logged_in, agent, teammate):
+    """Alice's board offer, which Bob saw on the board without being told of it (he had no shift
+    that day when she offered), then cancelled."""
+    shift(agent, DAY, ("EARLY", "07:00", "15:00"))
+    swap = offer(logged_in(agent), open=True).json()["id"]
+    shift(teammate, DAY, ("LATE", "13:00", "21:00"))
+    assert not SwapRecipient.objects.filter(swap_id=swap, agent=teammate).exists()
+    assert _board(logged_in(teammate)) == [swap]
+    assert logged_in(agent).post(f"/api/v1/swaps/{swap}/cancel").json()["status"] == "cancelled"
+    return swap
+
+
+def test_accepting_a_cancelled_board_offer_is_409_swap_not_open(logged_in, teammate, cancelled_board_offer):
+    client = logged_in(teammate)
+
+    accepted = client.post(f"/api/v1/swaps/{cancelled_board_offer}/accept")
+    declined = client.post(f"/api/v1/swaps/{cancelled_board_offer}/decline")
+
+    assert (accepted.status_code, accepted.json()["code"]) == (409, "swap_not_open")
+    assert (declined.status_code, declined.json()["code"]) == (409, "swap_not_open")
+    assert client.get(f"/api/v1/swaps/{cancelled_board_offer}").json()["status"] == "cancelled"
+    assert _board(client) == []  # the board itself shows open offers only
+
+
+def test_outsiders_still_get_404_for_a_closed_board_offer(logged_in, org, outsider, cancelled_board_offer):
+    for path in ("", "/accept", "/decline"):
+        method = "get" if not path else "post"
+        response = getattr(logged_in(outsider), method)(f"/api/v1/swaps/{cancelled_board_offer}{path}")
+        assert (response.status_code, response.json()["code"]) == (404, "not_found"), path
+
+
+def test_another_teams_colleague_gets_404_when_swaps_stay_within_teams(logged_in, org, agent, teammate):
+    SwapSettings.objects.create(organization=org, same_team_only=True)
+    care, sales = TeamFactory(organization=org), TeamFactory(organization=org)
+    agent.team = teammate.team = care
+    agent.save()
+    teammate.save()
+    other = AgentFactory(organization=org, team=sales)
+    shift(agent, DAY, ("EARLY", "07:00", "15:00"))
+    shift(other, DAY, ("LATE", "13:00", "21:00"))
+    swap = offer(logged_in(agent), open=True).json()["id"]
+    logged_in(agent).post(f"/api/v1/swaps/{swap}/cancel")
+
+    assert logged_in(other).post(f"/api/v1/swaps/{swap}/accept").status_code == 404
+    assert logged_in(teammate).post(f"/api/v1/swaps/{swap}/accept").json()["code"] == "swap_not_open"
