@@ -1,6 +1,7 @@
 """The swap endpoints of API.md's "Swaps" section: thin views over swaps.services and swaps.selectors."""
 
 import datetime as dt
+from collections.abc import Callable
 
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -29,14 +30,13 @@ from em_agent.api.docs import (
 from em_agent.api.fields import AwareDateTimeField, DateField
 from em_agent.api.pagination import CursorPagination
 from em_agent.api.views import AgentAPIView
-from swaps.eligibility import CODES
+from swaps.eligibility import CODES, Shift
 from swaps.models import API_STATUSES, STATUS_BY_API_NAME, Swap, SwapKind
-from swaps.selectors import swap_get_for_agent, swap_list_for_agent
+from swaps.selectors import swap_candidates_for_agent, swap_get_for_agent, swap_list_for_agent
 from swaps.services import (
     NotEligible,
     swap_accept,
     swap_cancel,
-    swap_candidates,
     swap_decline,
     swap_offer_create,
 )
@@ -388,24 +388,64 @@ class CandidatesApi(_SwapAPIView):
         query = self.QueryInput(data=request.query_params)
         query.is_valid(raise_exception=True)
         data = query.validated_data
-        results = swap_candidates(
+        results = swap_candidates_for_agent(
             agent=self.agent,
             date=data["date"],
             their_date=data.get("their_date"),
             kind=data["kind"],
             include_ineligible=data.get("include") == "ineligible",
         )
+        instant = _instants()
         return Response(
             [
                 {
                     "agent": {"id": c.agent.pk, "name": c.agent.name},
-                    "shift": _shift(c.shift.snapshot()) if c.shift is not None else None,
+                    "shift": _live_shift(c.shift, instant) if c.shift is not None else None,
                     "eligible": c.eligible,
                     "violations": [v.as_dict() for v in c.violations],
                 }
                 for c in results
             ]
         )
+
+
+def _instants() -> Callable[[dt.datetime], str]:
+    """DateTimeField's rendering, once per instant: a large organisation's colleagues work the
+    same few shift times."""
+    seen: dict[dt.datetime, str] = {}
+
+    def instant(value: dt.datetime) -> str:
+        text = seen.get(value)
+        if text is None:
+            text = seen[value] = _INSTANT.to_representation(value)
+        return text
+
+    return instant
+
+
+def _live_shift(shift: Shift, instant: Callable[[dt.datetime], str]) -> dict | None:
+    """A shift as it is now, in _shift's shape (without the round trip through its snapshot)."""
+    if not shift.activities:
+        return None
+    return {
+        "date": _DATE.to_representation(shift.date),
+        "start": instant(shift.start),
+        "end": instant(shift.end),
+        "activities": [
+            {
+                "activity_code": {
+                    "code": a.code,
+                    "name": a.name,
+                    "category": a.category,
+                    "color": a.color,
+                },
+                "start": instant(a.start),
+                "end": instant(a.end),
+                "note": a.note,
+            }
+            for a in shift.activities
+        ],
+    }
 
 
 # --- offers ----------------------------------------------------------------------------------------

@@ -17,9 +17,27 @@ import datetime as dt
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
+from functools import cached_property
 from typing import NamedTuple
+from zoneinfo import ZoneInfo
 
-from django.db.models import Q, QuerySet
+from django.db.models import (
+    Case,
+    Count,
+    DateField,
+    Exists,
+    F,
+    FloatField,
+    Func,
+    Max,
+    Min,
+    OuterRef,
+    Q,
+    QuerySet,
+    Sum,
+    Value,
+    When,
+)
 from django.utils.translation import gettext as _
 
 from em_agent.localtime import local_day_bounds
@@ -87,7 +105,7 @@ class Shift:
     def start(self) -> dt.datetime:
         return self.activities[0].start
 
-    @property
+    @cached_property
     def end(self) -> dt.datetime:
         return max(activity.end for activity in self.activities)
 
@@ -135,7 +153,10 @@ class Shift:
 
 
 def _hours(activities: Iterable[ShiftActivity]) -> Decimal:
-    seconds = sum((activity.end - activity.start).total_seconds() for activity in activities)
+    return _hours_of(sum((activity.end - activity.start).total_seconds() for activity in activities))
+
+
+def _hours_of(seconds: float) -> Decimal:
     return (Decimal(seconds) / 3600).quantize(Decimal("0.01"))
 
 
@@ -152,15 +173,23 @@ _ACTIVITY_FIELDS = (
     "activity_code__category",
     "activity_code__color",
     "activity_code__paid",
-    "start",
-    "end",
+    "start_seconds",
+    "end_seconds",
     "note",
     "day__date",
 )
 
 
+def _activity_rows(activities: QuerySet[Activity]):
+    # The instants as seconds: see _Epoch.
+    return activities.annotate(start_seconds=_Epoch("start"), end_seconds=_Epoch("end")).values_list(
+        *_ACTIVITY_FIELDS
+    )
+
+
 def _activity(row) -> tuple[int, ShiftActivity]:
     pk, agent_id, code_id, code, name, category, color, paid, start, end, note, day = row
+    start, end = dt.datetime.fromtimestamp(start, dt.UTC), dt.datetime.fromtimestamp(end, dt.UTC)
     return agent_id, ShiftActivity(pk, code_id, code, name, category, color, paid, start, end, note, day)
 
 
@@ -169,20 +198,23 @@ def shift_of(*, agent: Agent, date: dt.date, lock: bool = False) -> Shift:
     activities = Activity.objects.filter(agent=agent, day__date=date).order_by("start")
     if lock:
         activities = activities.select_for_update(of=("self",))
-    rows = [_activity(row)[1] for row in activities.values_list(*_ACTIVITY_FIELDS)]
+    rows = [_activity(row)[1] for row in _activity_rows(activities)]
     published = ScheduleDay.objects.filter(agent=agent, date=date, published=True).exists()
     return Shift(agent.pk, date, tuple(rows), published)
 
 
 @dataclass
 class Timeline:
-    """What the rules need of one agent around the swap's days: its activities in a window, the paid
-    hours of the weeks concerned, its skills, its published days."""
+    """What the rules need of one agent around the swap's days: its skills, its published days and
+    days under time off, and its activities. The requester's are every activity in the window; a
+    taker's are only its shift on their_date, with `around`: its other activities of the window
+    measured against the offered shift, summed up in SQL (`_takers_around`)."""
 
     activities: list[ShiftActivity] = field(default_factory=list)
     skills: dict[int, int] = field(default_factory=dict)  # skill id -> level
     published: set[dt.date] = field(default_factory=set)
     time_off: set[dt.date] = field(default_factory=set)  # days under pending or approved time off
+    around: _Around | None = None
 
     def day(self, agent: Agent, date: dt.date, published: bool | None = None) -> Shift:
         mine = tuple(a for a in self.activities if a.day == date)
@@ -291,11 +323,76 @@ class SwapCheck:
 
     # --- per taker -------------------------------------------------------------------------------
 
+    def narrow(self, pool: QuerySet[Agent]) -> QuerySet[Agent]:
+        """`pool` without the colleagues SQL can tell are not eligible (a rule they certainly
+        break: no published shift that day far enough ahead, or one with a code that cannot be
+        swapped, a shift where a give-away goes, the skills, time off on the day), so that only
+        the others are evaluated. Never drops an eligible one: `evaluate` decides for the rest."""
+        if not self.offered.activities:
+            return pool.none()
+        rules, their_date = self.rules, self.their_date
+        mine = dict(AgentSkill.objects.filter(agent=self.requester).values_list("skill_id", "level"))
+        skill_rows = AgentSkill.objects.filter(agent=OuterRef("pk"))
+        # The taker needs the requester's skills (the shift is planned for them)...
+        for skill_id, level in mine.items():
+            enough = {} if rules.skill_matching == SkillMatching.SAME else {"level__gte": level}
+            pool = pool.filter(Exists(skill_rows.filter(skill_id=skill_id, **enough)))
+        if rules.skill_matching == SkillMatching.SAME:
+            pool = pool.exclude(Exists(skill_rows.exclude(skill_id__in=list(mine))))
+        if self.kind == SwapKind.SWAP and their_date is not None:
+            # ... and in a swap the requester the taker's, at the taker's level or higher.
+            if rules.skill_matching == SkillMatching.AT_LEAST:
+                higher = Q()
+                for skill_id, level in mine.items():
+                    higher |= Q(skill_id=skill_id, level__gt=level)
+                pool = pool.exclude(Exists(skill_rows.filter(~Q(skill_id__in=list(mine)) | higher)))
+            # A day's first_start is its first activity's start (the schedule service keeps it).
+            lead = self.now + dt.timedelta(hours=rules.min_lead_hours)
+            pool = pool.filter(
+                Exists(
+                    ScheduleDay.objects.filter(
+                        agent=OuterRef("pk"), date=their_date, published=True, first_start__gte=lead
+                    )
+                )
+            ).exclude(
+                Exists(
+                    TimeOffDay.objects.filter(
+                        agent=OuterRef("pk"), date=their_date, request__status__in=HOLDING
+                    )
+                )
+            )
+            if self.not_tradable:
+                pool = pool.exclude(
+                    Exists(
+                        Activity.objects.filter(
+                            agent=OuterRef("pk"),
+                            day__date=their_date,
+                            activity_code_id__in=sorted(self.not_tradable),
+                        )
+                    )
+                )
+        else:
+            # A give-away goes to a colleague free on its local day of the shift, in its zone.
+            free = Q()
+            for zone_name in pool.order_by().values_list("timezone", flat=True).distinct():
+                day = self.offered.start.astimezone(ZoneInfo(zone_name)).date()
+                free |= (
+                    Q(timezone=zone_name)
+                    & ~Exists(
+                        ScheduleDay.objects.filter(agent=OuterRef("pk"), date=day, first_start__isnull=False)
+                    )
+                    & ~Exists(
+                        TimeOffDay.objects.filter(agent=OuterRef("pk"), date=day, request__status__in=HOLDING)
+                    )
+                )
+            pool = pool.filter(free) if free else pool.none()
+        return pool
+
     def evaluate(self, candidates: Sequence[Agent]) -> list[Candidate]:
         """Every rule for each candidate, in a fixed number of queries however many there are."""
         base = self.requester_violations()
-        timelines = self._timelines([self.requester, *candidates])
-        mine = timelines[self.requester.pk]
+        mine, timelines = self._timelines(candidates)
+        self._requester_around: dict[tuple[dt.datetime, dt.datetime], _Around] = {}
         results = []
         for candidate in candidates:
             theirs = timelines[candidate.pk]
@@ -321,37 +418,47 @@ class SwapCheck:
             local_day_bounds(last, zone)[1] + dt.timedelta(days=1),
         )
 
-    def _timelines(self, agents: Sequence[Agent]) -> dict[int, Timeline]:
-        timelines: dict[int, Timeline] = {agent.pk: Timeline() for agent in agents}
+    def _timelines(self, candidates: Sequence[Agent]) -> tuple[Timeline, dict[int, Timeline]]:
+        """The requester's timeline and each candidate's. A candidate's other activities come as
+        the few sums the rules need (`_takers_around`): a large organisation's window holds a
+        hundred rows per colleague."""
+        mine = Timeline()
+        timelines: dict[int, Timeline] = {agent.pk: Timeline() for agent in candidates}
         ids = list(timelines)
         begin, end = self._window()
-        for row in (
-            Activity.objects.filter(agent_id__in=ids, start__gte=begin, start__lt=end)
-            .order_by("start")
-            .values_list(*_ACTIVITY_FIELDS)
-        ):
-            agent_id, activity = _activity(row)
-            timelines[agent_id].activities.append(activity)
-        for agent_id, skill_id, level in AgentSkill.objects.filter(agent_id__in=ids).values_list(
+        window = Activity.objects.filter(start__gte=begin, start__lt=end)
+        for row in _activity_rows(window.filter(agent_id=self.requester.pk).order_by("start")):
+            mine.activities.append(_activity(row)[1])
+        if ids and self.offered.activities:
+            theirs = window.filter(agent_id__in=ids)
+            if self.kind == SwapKind.SWAP and self.their_date:
+                for row in _activity_rows(theirs.filter(day__date=self.their_date).order_by("start")):
+                    agent_id, activity = _activity(row)
+                    timelines[agent_id].activities.append(activity)
+                # The shift given back is never compared with the one taken for it.
+                theirs = theirs.exclude(day__date=self.their_date)
+            zones = {agent.timezone: agent.zone for agent in candidates}
+            for agent_id, summed in _takers_around(theirs, gets=self.offered, zones=zones):
+                timelines[agent_id].around = summed
+        everyone = {**timelines, self.requester.pk: mine}
+        for agent_id, skill_id, level in AgentSkill.objects.filter(agent_id__in=list(everyone)).values_list(
             "agent_id", "skill_id", "level"
         ):
-            timelines[agent_id].skills[skill_id] = level
+            everyone[agent_id].skills[skill_id] = level
         dates = {self.offered.date, *([self.their_date] if self.their_date else [])}
         # The taker's day of the offered shift may be another local date in another zone.
-        dates |= (
-            {self.offered.start.astimezone(agent.zone).date() for agent in agents}
-            if self.offered.activities
-            else set()
-        )
+        if self.offered.activities:
+            zones = {agent.timezone: agent.zone for agent in [self.requester, *candidates]}
+            dates |= {self.offered.start.astimezone(zone).date() for zone in zones.values()}
         for agent_id, date in ScheduleDay.objects.filter(
-            agent_id__in=ids, date__in=sorted(dates), published=True
+            agent_id__in=list(everyone), date__in=sorted(dates), published=True
         ).values_list("agent_id", "date"):
-            timelines[agent_id].published.add(date)
+            everyone[agent_id].published.add(date)
         # The days either side too: a shift lands on another local date in another zone.
-        around = {date + dt.timedelta(days=offset) for date in dates for offset in (-1, 0, 1)}
-        for agent_id, date in _time_off_days(agent_ids=ids, dates=around):
-            timelines[agent_id].time_off.add(date)
-        return timelines
+        either_side = {date + dt.timedelta(days=offset) for date in dates for offset in (-1, 0, 1)}
+        for agent_id, date in _time_off_days(agent_ids=list(everyone), dates=either_side):
+            everyone[agent_id].time_off.add(date)
+        return mine, timelines
 
     def _pair(self, taker: Agent, theirs: Timeline, mine: Timeline) -> list[Violation]:
         rules = self.rules
@@ -378,12 +485,8 @@ class SwapCheck:
                 asked = None
             else:
                 found += self._shift_rules(asked, whose=taker.name)
-        else:
-            working = theirs.day(taker, taken_day)
-            if working.activities:
-                found.append(
-                    Violation("has_shift", _("%(name)s already works that day.") % {"name": taker.name})
-                )
+        elif theirs.around is not None and theirs.around.on_day:
+            found.append(Violation("has_shift", _("%(name)s already works that day.") % {"name": taker.name}))
         if taken_day in theirs.time_off:
             found.append(_time_off_violation(taker.name, taken_day))
         if asked is not None:
@@ -394,14 +497,17 @@ class SwapCheck:
                 found.append(_time_off_violation(self.requester.name, received))
         # The taker gets the offered shift in place of its own; the requester the asked one.
         found += self._takes(
-            taker, theirs, gets=offered, gives=asked, skills_of=mine.skills, whose=taker.name
+            gets=offered,
+            around=theirs.around or _NOTHING_AROUND,
+            skills=theirs.skills,
+            skills_of=mine.skills,
+            whose=taker.name,
         )
         if asked is not None:
             found += self._takes(
-                self.requester,
-                mine,
                 gets=asked,
-                gives=offered,
+                around=self._around_requester(mine, gets=asked),
+                skills=mine.skills,
                 skills_of=theirs.skills,
                 whose=self.requester.name,
             )
@@ -427,34 +533,36 @@ class SwapCheck:
                 )
         return _unique(found)
 
+    def _around_requester(self, mine: Timeline, *, gets: Shift) -> _Around:
+        """The requester's other activities around a taker's shift (it gives the offered one away);
+        the same for every taker whose shift has the same times, so counted once for them."""
+        key = (gets.start, gets.end)
+        if key not in self._requester_around:
+            given = {a.id for a in self.offered.activities}
+            after = [a for a in mine.activities if a.id not in given]
+            self._requester_around[key] = around_of(after, gets=gets, zone=self.requester.zone)
+        return self._requester_around[key]
+
     def _takes(
         self,
-        agent: Agent,
-        timeline: Timeline,
         *,
         gets: Shift,
-        gives: Shift | None,
+        around: _Around,
+        skills: dict[int, int],
         skills_of: dict[int, int],
         whose: str,
     ) -> list[Violation]:
-        """The rules for `agent` ending up with `gets` instead of `gives`."""
+        """The rules for an agent (with `skills`, and `around` its other activities) ending up with
+        `gets`, a shift of the agent with `skills_of`."""
         rules = self.rules
         found: list[Violation] = []
-        zone = agent.zone
-        given = {a.id for a in gives.activities} if gives is not None else set()
-        given |= {a.id for a in gets.activities}  # the shift moves: never compared with itself
-        after = [a for a in timeline.activities if a.id not in given]
-        if any(a.start < gets.end and gets.start < a.end for a in after):
+        if around.overlap:
             found.append(
                 Violation("overlap", _("The shift overlaps other activities of %(name)s.") % {"name": whose})
             )
-        missing = [skill for skill in skills_of if skill not in timeline.skills]
-        lower = [
-            skill
-            for skill, level in skills_of.items()
-            if skill in timeline.skills and timeline.skills[skill] < level
-        ]
-        if missing or (rules.skill_matching == SkillMatching.SAME and set(timeline.skills) != set(skills_of)):
+        missing = [skill for skill in skills_of if skill not in skills]
+        lower = [skill for skill, level in skills_of.items() if skill in skills and skills[skill] < level]
+        if missing or (rules.skill_matching == SkillMatching.SAME and set(skills) != set(skills_of)):
             found.append(
                 Violation("skill_missing", _("%(name)s lacks skills the shift needs.") % {"name": whose})
             )
@@ -465,9 +573,8 @@ class SwapCheck:
                     _("%(name)s has a lower level in skills the shift needs.") % {"name": whose},
                 )
             )
-        day = gets.start.astimezone(zone).date()
-        same_day = [a for a in after if a.day == day]
-        daily = _hours(a for a in [*same_day, *gets.activities] if a.paid)
+        paid = sum((a.end - a.start).total_seconds() for a in gets.activities if a.paid)
+        daily = _hours_of(around.day_seconds + paid)
         if daily > rules.max_daily_hours:
             found.append(
                 Violation(
@@ -476,9 +583,7 @@ class SwapCheck:
                     % {"name": whose, "hours": _fmt(daily), "max": _fmt(rules.max_daily_hours)},
                 )
             )
-        monday, sunday = _week(day)
-        week = [a for a in after if monday <= a.day <= sunday]
-        weekly = _hours(a for a in [*week, *gets.activities] if a.paid)
+        weekly = _hours_of(around.week_seconds + paid)
         if weekly > rules.max_weekly_hours:
             found.append(
                 Violation(
@@ -488,10 +593,9 @@ class SwapCheck:
                 )
             )
         rest = dt.timedelta(hours=float(rules.min_rest_hours))
-        others = [a for a in after if a.day != day]
-        before = [a.end for a in others if a.end <= gets.start]
-        later = [a.start for a in others if a.start >= gets.end]
-        gaps = ([gets.start - max(before)] if before else []) + ([min(later) - gets.end] if later else [])
+        gaps = ([gets.start - around.rest_from] if around.rest_from is not None else []) + (
+            [around.rest_until - gets.end] if around.rest_until is not None else []
+        )
         shortest = min(gaps, default=None)
         if shortest is not None and shortest < rest:
             found.append(
@@ -508,6 +612,99 @@ class SwapCheck:
                 )
             )
         return found
+
+
+class _Around(NamedTuple):
+    """An agent's other activities around a shift it would get, as the rules need them."""
+
+    overlap: bool
+    day_seconds: float  # paid, on the shift's local day (the agent's zone)
+    week_seconds: float  # paid, in the shift's week (Monday to Sunday, the agent's zone)
+    rest_from: dt.datetime | None  # the last end before the shift, of another day's activity
+    rest_until: dt.datetime | None  # the first start after it, of another day's activity
+    on_day: bool  # it has activities on the shift's local day
+
+
+_NOTHING_AROUND = _Around(False, 0.0, 0.0, None, None, False)
+
+
+def around_of(activities: Sequence[ShiftActivity], *, gets: Shift, zone: ZoneInfo) -> _Around:
+    """_Around counted in Python from the agent's other activities (the requester's; SwapCheck
+    counts the takers' in SQL, `_takers_around`, and a test holds the two to the same answers)."""
+    day = gets.start.astimezone(zone).date()
+    monday, sunday = _week(day)
+    start, end = gets.start, gets.end
+    others = [a for a in activities if a.day != day]
+    return _Around(
+        any(a.start < end and start < a.end for a in activities),
+        sum((a.end - a.start).total_seconds() for a in activities if a.paid and a.day == day),
+        sum((a.end - a.start).total_seconds() for a in activities if a.paid and monday <= a.day <= sunday),
+        max((a.end for a in others if a.end <= start), default=None),
+        min((a.start for a in others if a.start >= end), default=None),
+        any(a.day == day for a in activities),
+    )
+
+
+class _Epoch(Func):
+    """An instant or a duration as seconds (a float, which psycopg reads in C; an aware datetime
+    goes through Django's loader in Python, ~10 us each, which dominated a large organisation's
+    candidates)."""
+
+    template = "EXTRACT(EPOCH FROM %(expressions)s)::double precision"
+    output_field = FloatField()
+
+
+def _instant(seconds: float | None) -> dt.datetime | None:
+    return None if seconds is None else dt.datetime.fromtimestamp(seconds, dt.UTC)
+
+
+def _takers_around(
+    activities: QuerySet[Activity], *, gets: Shift, zones: dict[str, ZoneInfo]
+) -> Iterable[tuple[int, _Around]]:
+    """around_of in SQL for many agents at once, one row each: (agent id, _Around). `zones`: the
+    agents' zones by name (the shift's local day is each zone's own)."""
+
+    def by_zone(values: dict[str, dt.date]):
+        if len(set(values.values())) == 1:
+            return Value(next(iter(values.values())), output_field=DateField())
+        return Case(
+            *[When(agent__timezone=name, then=Value(value)) for name, value in values.items()],
+            output_field=DateField(),
+        )
+
+    days = {name: gets.start.astimezone(zone).date() for name, zone in zones.items()}
+    day = by_zone(days)
+    monday = by_zone({name: _week(date)[0] for name, date in days.items()})
+    sunday = by_zone({name: _week(date)[1] for name, date in days.items()})
+    seconds = _Epoch(F("end") - F("start"))
+    paid = Q(activity_code__paid=True)
+    rows = (
+        activities.order_by()
+        .values("agent_id")
+        .annotate(
+            overlap=Count("id", filter=Q(start__lt=gets.end, end__gt=gets.start)),
+            day_seconds=Sum(seconds, filter=paid & Q(day__date=day)),
+            week_seconds=Sum(seconds, filter=paid & Q(day__date__gte=monday, day__date__lte=sunday)),
+            rest_from=Max(_Epoch("end"), filter=Q(end__lte=gets.start) & ~Q(day__date=day)),
+            rest_until=Min(_Epoch("start"), filter=Q(start__gte=gets.end) & ~Q(day__date=day)),
+            on_day=Count("id", filter=Q(day__date=day)),
+        )
+        .values_list(
+            "agent_id", "overlap", "day_seconds", "week_seconds", "rest_from", "rest_until", "on_day"
+        )
+    )
+    for agent_id, overlap, day_seconds, week_seconds, rest_from, rest_until, on_day in rows:
+        yield (
+            agent_id,
+            _Around(
+                overlap > 0,
+                day_seconds or 0.0,
+                week_seconds or 0.0,
+                _instant(rest_from),
+                _instant(rest_until),
+                on_day > 0,
+            ),
+        )
 
 
 def _time_off_days(*, agent_ids: Iterable[int], dates: Iterable[dt.date]) -> set[tuple[int, dt.date]]:

@@ -1,11 +1,17 @@
-"""Reads of swaps, always for one agent: the swaps it takes part in, and the board's open offers."""
+"""Reads of swaps, always for one agent: the swaps it takes part in, the board's open offers, and
+the colleagues who may take its shift."""
 
 from __future__ import annotations
 
+import datetime as dt
+
 from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from em_agent.models import Agent
 from schedules.models import ScheduleDay
+from swaps.eligibility import Candidate, SwapCheck, Violation, candidate_pool, shift_of
 from swaps.models import Answer, Swap, SwapKind, SwapRecipient, SwapSettings, SwapStatus
 
 
@@ -69,3 +75,49 @@ def swap_list_for_agent(*, agent: Agent, box: str, statuses: list[str] | None = 
     if statuses:
         swaps = swaps.filter(status__in=statuses)
     return swaps.select_related("requester", "taker").prefetch_related("recipients__agent").order_by("-id")
+
+
+def swap_candidates_for_agent(
+    *,
+    agent: Agent,
+    date: dt.date,
+    their_date: dt.date | None,
+    kind: str = SwapKind.SWAP,
+    include_ineligible: bool = False,
+) -> list[Candidate]:
+    """The colleagues who may take the agent's shift on `date` (theirs on `their_date` back), and
+    with `include_ineligible` also the others of its team (of the organisation, for an agent in no
+    team) with what stops them. Within the team when the organisation keeps swaps there: another
+    team's colleagues are no candidates at all (different_team is for a direct offer to one).
+
+    SQL first leaves out whoever it can tell breaks a rule (SwapCheck.narrow), so that in a large
+    organisation only the few who might fit are evaluated, rule by rule, with the ineligible
+    asked for."""
+    # Imported here: services build on these selectors (the scoped fetch of a swap).
+    from swaps.services import NotEligible
+
+    if kind == SwapKind.GIVE_AWAY:
+        their_date = None
+    elif their_date is None:
+        their_date = date
+    rules = SwapSettings.for_organization(agent.organization)
+    check = SwapCheck(
+        rules=rules,
+        requester=agent,
+        offered=shift_of(agent=agent, date=date),
+        kind=kind,
+        their_date=their_date,
+        now=timezone.now(),
+        count_offers=False,
+    )
+    if not check.offered.activities:
+        raise NotEligible([Violation("no_shift", _("You have no shift on that day to offer."))])
+    pool = candidate_pool(requester=agent, rules=rules, include_other_teams=False)
+    likely = check.narrow(pool)
+    if not include_ineligible:
+        return [c for c in check.evaluate(list(likely)) if c.eligible]
+    if not agent.team_id:
+        return check.evaluate(list(pool))
+    team = Q(team_id=agent.team_id)
+    results = check.evaluate(list(pool.filter(team | Q(pk__in=likely.values("pk")))))
+    return [c for c in results if c.eligible or c.agent.team_id == agent.team_id]
