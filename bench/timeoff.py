@@ -174,9 +174,23 @@ def seed_time_off(*, limit: int) -> dict[str, object]:
 
 
 def five_weekdays(today: dt.date) -> list[dt.date]:
-    """Monday to Friday of the week after next: in the seeded window, far from its ends."""
+    """Five working weekdays from Monday of the week after next (in the seeded window, far from its
+    ends): a public holiday (Christmas in the seed's Dutch calendar) is skipped, since nobody
+    works then and its requests would be refused as counting no hours."""
+    from schedules.models import Activity
+
     monday = today + dt.timedelta(days=7 - today.weekday() + 7)
-    return [monday + dt.timedelta(days=n) for n in range(DATES)]
+    weekdays = [
+        monday + dt.timedelta(days=n) for n in range(14) if (monday + dt.timedelta(days=n)).weekday() < 5
+    ]
+    worked = set(
+        Activity.objects.filter(
+            agent__organization__slug=SLUG, day__date__in=weekdays, activity_code__paid=True
+        )
+        .values_list("day__date", flat=True)
+        .distinct()
+    )
+    return [date for date in weekdays if date in worked][:DATES]
 
 
 Snapshot = dict[tuple[int, dt.date], list[tuple[int, dt.datetime, dt.datetime, str]]]

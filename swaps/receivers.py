@@ -1,6 +1,7 @@
 """What tells the swaps app that a day under a live swap changed: the schedule service's
 schedule_days_changed (a sync, a schedule request, time off, another swap) and a time-off request
-saved (pending time off changes no day, yet blocks a swap). Each only queues the re-check of the
+filed (pending time off changes no day, yet blocks a swap; what happens to it later either changes
+the day, which the schedule service tells, or takes the block away, which breaks no swap). Each only queues the re-check of the
 swaps concerned, after the writer's commit; the minute task swaps.recheck is the net for a lost one."""
 
 from __future__ import annotations
@@ -33,7 +34,9 @@ def on_schedule_days_changed(sender, *, keys: Sequence[tuple[int, dt.date]], **k
     _queue_recheck(keys)  # already after the commit (schedules.services)
 
 
-def on_time_off_saved(sender, *, instance, **kwargs) -> None:
+def on_time_off_saved(sender, *, instance, created: bool, **kwargs) -> None:
+    if not created:
+        return
     days = (instance.end_date - instance.start_date).days + 1
     keys = [(instance.agent_id, instance.start_date + dt.timedelta(days=n)) for n in range(days)]
     # After the commit: the request's days (TimeOffDay) are written after the request itself.

@@ -87,18 +87,18 @@ def accrued_minutes(*, policy: TimeOffPolicy, today: dt.date, approved_by_year: 
 
 
 def balances_for_agent(
-    *, agent: Agent, today: dt.date, activity_code_ids: list[int] | None = None
+    *, agent: Agent, today: dt.date, activity_codes: list[ActivityCode] | None = None
 ) -> list[Balance]:
     """Every time-off code of the agent's organisation open to time off or with a balance, or only
     those given, in code order."""
-    codes = ActivityCode.objects.filter(organization_id=agent.organization_id)
-    if activity_code_ids is not None:
-        codes = codes.filter(pk__in=activity_code_ids)
-    else:
-        codes = codes.filter(
-            Q(open_for_time_off=True, active=True) | Q(time_off_balances__agent=agent)
-        ).distinct()
-    codes_by_id = {code.pk: code for code in codes.order_by("code")}
+    if activity_codes is None:
+        activity_codes = list(
+            ActivityCode.objects.filter(organization_id=agent.organization_id)
+            .filter(Q(open_for_time_off=True, active=True) | Q(time_off_balances__agent=agent))
+            .distinct()
+            .order_by("code")
+        )
+    codes_by_id = {code.pk: code for code in sorted(activity_codes, key=lambda code: code.code)}
     if not codes_by_id:
         return []
     exported = dict(
@@ -179,5 +179,5 @@ def _approved_by_year(agent: Agent, code_ids: list[int]) -> dict[int, dict[int, 
 
 
 def balance_for_code(*, agent: Agent, activity_code: ActivityCode, today: dt.date) -> Balance:
-    (balance,) = balances_for_agent(agent=agent, today=today, activity_code_ids=[activity_code.pk])
+    (balance,) = balances_for_agent(agent=agent, today=today, activity_codes=[activity_code])
     return balance

@@ -39,66 +39,82 @@ def limits_for_days(
     return found
 
 
-def taken_on(
-    *, organization_id: int, team_id: int | None, dates: Sequence[dt.date], exclude_request: int | None = None
-) -> dict[tuple[int | None, dt.date], tuple[int, int]]:
-    """(agents, minutes) of approved time off per (scope, date): the organisation's (scope None),
-    and the team's when given."""
-    approved = TimeOffDay.objects.filter(
-        organization_id=organization_id,
-        date__in=list(dates),
-        minutes__gt=0,
-        request__status=TimeOffStatus.APPROVED,
-    )
-    if exclude_request is not None:
-        approved = approved.exclude(request_id=exclude_request)
-    return _per_scope(approved, team_id=team_id)
-
-
-def _per_scope(days, *, team_id: int | None) -> dict[tuple[int | None, dt.date], tuple[int, int]]:
-    """(agents, minutes) per (scope, date) of `days` (TimeOffDay rows): the organisation's (scope
-    None) and the team's when given."""
-    result: dict[tuple[int | None, dt.date], tuple[int, int]] = {}
-    scopes: list[tuple[int | None, Q]] = [(None, Q())]
+def _scoped(name: str, condition: Q, team_id: int | None) -> dict:
+    """Agents and minutes of the rows matching `condition`, for the organisation and (when given)
+    for the team: conditional aggregates, so every count of a day comes from one query."""
+    scopes: list[tuple[str, Q]] = [("org", condition)]
     if team_id is not None:
-        scopes.append((team_id, Q(agent__team_id=team_id)))
-    for scope, condition in scopes:
-        for date, agents, minutes in (
-            days.filter(condition)
-            .values("date")
-            .annotate(agents=Count("agent_id", distinct=True), minutes=Sum("minutes"))
-            .values_list("date", "agents", "minutes")
-        ):
-            result[(scope, date)] = (agents, minutes)
+        scopes.append(("team", condition & Q(agent__team_id=team_id)))
+    return {
+        aggregate: function
+        for scope, scoped in scopes
+        for aggregate, function in (
+            (f"{name}_{scope}_agents", Count("agent_id", distinct=True, filter=scoped)),
+            (f"{name}_{scope}_minutes", Sum("minutes", filter=scoped)),
+        )
+    }
+
+
+def _counts_per_scope(
+    rows: Iterable[dict], name: str, team_id: int | None
+) -> dict[tuple[int | None, dt.date], tuple[int, int]]:
+    result: dict[tuple[int | None, dt.date], tuple[int, int]] = {}
+    scopes: list[tuple[str, int | None]] = [("org", None)] + (
+        [("team", team_id)] if team_id is not None else []
+    )
+    for row in rows:
+        for scope, key in scopes:
+            agents = row[f"{name}_{scope}_agents"]
+            if agents:
+                result[(key, row["date"])] = (agents, row[f"{name}_{scope}_minutes"] or 0)
     return result
 
 
-def queued_ahead(
+def _day_counts(
     *,
     organization_id: int,
     team_id: int | None,
     dates: Sequence[dt.date],
     exclude_request: int | None,
-    behind: tuple[dt.datetime, int] | None,
-) -> dict[tuple[int | None, dt.date], tuple[int, int]]:
-    """(agents, minutes) per (scope, date) of the waitlisted requests ahead of a request: all of them
-    for a new one (`behind` None), else those waitlisted before (waitlisted_at, id). A place that
-    frees is theirs first: a newcomer does not take it while the queue moves up."""
-    waiting = TimeOffDay.objects.filter(
-        organization_id=organization_id,
-        date__in=list(dates),
-        minutes__gt=0,
-        request__status=TimeOffStatus.PENDING,
-        request__substatus=TimeOffSubstatus.WAITLISTED,
-    )
+    waitlisted_ahead: Q | None = None,
+    agent_id: int | None = None,
+) -> list[dict]:
+    """Per date: the approved time off (`taken_*`), with `waitlisted_ahead` the waitlisted requests
+    it selects (`queued_*`), and with `agent_id` whether that agent is off already (`own`)."""
+    days = TimeOffDay.objects.filter(organization_id=organization_id, date__in=list(dates), minutes__gt=0)
     if exclude_request is not None:
-        waiting = waiting.exclude(request_id=exclude_request)
-    if behind is not None:
-        at, pk = behind
-        waiting = waiting.filter(
-            Q(request__waitlisted_at__lt=at) | Q(request__waitlisted_at=at, request_id__lt=pk)
-        )
-    return _per_scope(waiting, team_id=team_id)
+        days = days.exclude(request_id=exclude_request)
+    approved = Q(request__status=TimeOffStatus.APPROVED)
+    aggregates = _scoped("taken", approved, team_id)
+    wanted = approved
+    if waitlisted_ahead is not None:
+        aggregates |= _scoped("queued", waitlisted_ahead, team_id)
+        wanted |= waitlisted_ahead
+    if agent_id is not None:
+        aggregates["own"] = Count("pk", filter=approved & Q(agent_id=agent_id))
+    return [dict(row) for row in days.filter(wanted).values("date").annotate(**aggregates).order_by()]
+
+
+def taken_on(
+    *, organization_id: int, team_id: int | None, dates: Sequence[dt.date], exclude_request: int | None = None
+) -> dict[tuple[int | None, dt.date], tuple[int, int]]:
+    """(agents, minutes) of approved time off per (scope, date): the organisation's (scope None),
+    and the team's when given."""
+    rows = _day_counts(
+        organization_id=organization_id, team_id=team_id, dates=dates, exclude_request=exclude_request
+    )
+    return _counts_per_scope(rows, "taken", team_id)
+
+
+def _waitlisted_ahead(behind: tuple[dt.datetime, int] | None) -> Q:
+    """The waitlisted requests ahead of a request: all of them for a new one (`behind` None), else
+    those waitlisted before (waitlisted_at, id). A place that frees is theirs first: a newcomer does
+    not take it while the queue moves up."""
+    waiting = Q(request__status=TimeOffStatus.PENDING, request__substatus=TimeOffSubstatus.WAITLISTED)
+    if behind is None:
+        return waiting
+    at, pk = behind
+    return waiting & (Q(request__waitlisted_at__lt=at) | Q(request__waitlisted_at=at, request_id__lt=pk))
 
 
 def limit_uses(
@@ -111,7 +127,7 @@ def limit_uses(
 ) -> list[LimitUse]:
     """Every limit the agent's (date, minutes) days would take a place of, as they stand now: what
     approved time off takes, plus what the waitlisted requests ahead of this one wait for (see
-    queued_ahead; `behind`: this request's place in the queue, None for a new request). An agent
+    _waitlisted_ahead; `behind`: this request's place in the queue, None for a new request). An agent
     already off that day (approved time off in another part of it) takes no second place of an
     agents-off limit. With `lock`, under the time-off day lock of the organisation (to the end of
     the transaction): two requests at once cannot both take the last place."""
@@ -126,26 +142,17 @@ def limit_uses(
     limits = limits_for_days(organization_id=agent.organization_id, team_id=agent.team_id, dates=dates)
     if not limits:
         return []
-    taken = taken_on(
+    rows = _day_counts(
         organization_id=agent.organization_id,
         team_id=agent.team_id,
         dates=dates,
         exclude_request=exclude_request,
+        waitlisted_ahead=_waitlisted_ahead(behind),
+        agent_id=agent.pk,
     )
-    queued = queued_ahead(
-        organization_id=agent.organization_id,
-        team_id=agent.team_id,
-        dates=dates,
-        exclude_request=exclude_request,
-        behind=behind,
-    )
-    already_off = set(
-        TimeOffDay.objects.filter(
-            agent=agent, date__in=dates, minutes__gt=0, request__status=TimeOffStatus.APPROVED
-        )
-        .exclude(request_id=exclude_request)
-        .values_list("date", flat=True)
-    )
+    taken = _counts_per_scope(rows, "taken", agent.team_id)
+    queued = _counts_per_scope(rows, "queued", agent.team_id)
+    already_off = {row["date"] for row in rows if row["own"]}
     wanted_minutes = dict(counted)
     uses = []
     for (limit_scope, date), limit in sorted(limits.items(), key=lambda item: (item[0][1], item[0][0] or 0)):
