@@ -430,7 +430,13 @@ class SwapCheck:
         for row in _activity_rows(window.filter(agent_id=self.requester.pk).order_by("start")):
             mine.activities.append(_activity(row)[1])
         if ids and self.offered.activities:
-            theirs = window.filter(agent_id__in=ids)
+            # The days' agents too (the same ones) and dates (any zone's local dates of the window's
+            # instants): the planner then reads those days by index instead of hashing every day of
+            # the organisation to join them.
+            begin_day, end_day = begin.date() - dt.timedelta(days=1), end.date() + dt.timedelta(days=1)
+            theirs = window.filter(
+                agent_id__in=ids, day__agent_id__in=ids, day__date__range=(begin_day, end_day)
+            )
             if self.kind == SwapKind.SWAP and self.their_date:
                 for row in _activity_rows(theirs.filter(day__date=self.their_date).order_by("start")):
                     agent_id, activity = _activity(row)
