@@ -6,21 +6,21 @@
   local day (23, 24 or 25 hours): approved, it replaces everything scheduled that day.
 - A part of a day is a span of wall-clock times on a published day, counted as the time the clock
   really runs (a span across a DST change counts one hour less or more than its wall times say).
-Reads two queries whatever the number of days; writes nothing (the preview uses it as is)."""
+Reads one query whatever the number of days; writes nothing (the preview uses it as is)."""
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from django.db.models import DurationField, ExpressionWrapper, F, Sum
+from django.db.models import DurationField, ExpressionWrapper, F, Q, Sum
 from django.utils.translation import gettext as _
 
 from em_agent.exceptions import ApplicationError
 from em_agent.localtime import NonexistentLocalTime, local_datetime, local_day_bounds
 from em_agent.models import Agent
-from schedules.models import Activity, ScheduleDay
+from schedules.models import ScheduleDay
 
 MAX_DAYS = 31
 PARTIAL_MIN = dt.timedelta(hours=1)
@@ -44,34 +44,34 @@ def _dates(start_date: dt.date, end_date: dt.date) -> list[dt.date]:
 
 
 def full_days(
-    *, agent: Agent, start_date: dt.date, end_date: dt.date, default_minutes: Sequence[int]
+    *, agent: Agent, start_date: dt.date, end_date: dt.date, default_minutes: Callable[[], Sequence[int]]
 ) -> list[RequestedDay]:
     """The consecutive local days from start_date to end_date (inclusive, at most 31).
-    `default_minutes`: the organisation's minutes for a day not published, Monday first."""
+    `default_minutes`: the organisation's minutes for a day not published, Monday first (asked only
+    when a day is not published)."""
     if end_date < start_date:
         raise _invalid("end_date", _("The end date is before the start date."))
     dates = _dates(start_date, end_date)
     if len(dates) > MAX_DAYS:
         raise _invalid("end_date", _("A request spans at most %(days)d days.") % {"days": MAX_DAYS})
-    published = dict(ScheduleDay.objects.filter(agent=agent, date__in=dates).values_list("date", "published"))
-    # Paid time per day, of the days the WFM published: one aggregate, not a query per day.
-    paid = {
-        row["day__date"]: row["paid"]
-        for row in Activity.objects.filter(
-            agent=agent,
-            day__date__in=[date for date in dates if published.get(date)],
-            activity_code__paid=True,
-        )
-        .values("day__date")
-        .annotate(paid=Sum(ExpressionWrapper(F("end") - F("start"), output_field=DurationField())))
+    # Each day's published flag and paid time in one aggregate, not a query per day.
+    paid_time = ExpressionWrapper(F("activities__end") - F("activities__start"), output_field=DurationField())
+    published: dict[dt.date, dt.timedelta | None] = {
+        date: paid
+        for date, paid in ScheduleDay.objects.filter(agent=agent, date__in=dates, published=True)
+        .annotate(paid=Sum(paid_time, filter=Q(activities__activity_code__paid=True)))
+        .values_list("date", "paid")
     }
+    defaults: Sequence[int] | None = None
     days = []
     for date in dates:
         begin, end = local_day_bounds(date, agent.zone)
-        if published.get(date):
-            minutes = int(paid[date].total_seconds() // 60) if date in paid else 0
+        if date in published:
+            paid = published[date]
+            minutes = int(paid.total_seconds() // 60) if paid is not None else 0
         else:
-            minutes = default_minutes[date.weekday()]
+            defaults = defaults if defaults is not None else default_minutes()
+            minutes = defaults[date.weekday()]
         days.append(RequestedDay(date=date, minutes=minutes, start=begin, end=end))
     return days
 

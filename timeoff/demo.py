@@ -111,7 +111,8 @@ def _a_working_day_for_both(agent: Agent, colleague: Agent, *, today: dt.date) -
             agent__in=[agent, colleague], date=date, published=True
         ).count()
         if published == 2 and all(
-            full_days(agent=who, start_date=date, end_date=date, default_minutes=defaults)[0].minutes > 0
+            full_days(agent=who, start_date=date, end_date=date, default_minutes=lambda: defaults)[0].minutes
+            > 0
             for who in (agent, colleague)
         ):
             return date

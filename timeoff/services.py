@@ -145,7 +145,7 @@ def _ask(
             agent=agent,
             start_date=start_date,
             end_date=end_date,
-            default_minutes=timeoff_settings_for(agent.organization).default_minutes(),
+            default_minutes=lambda: timeoff_settings_for(agent.organization).default_minutes(),
         )
     elif interval_day is not None:
         # Consecutive offered intervals (timeoff.intervals, which checked them): instants, so the
