@@ -19,11 +19,16 @@ install: $(VENV)/.installed
 messages: install
 	$(PY) manage.py compilemessages -v0 --ignore=.venv
 
-# The demo: SQLite, tasks in-process, whatever DATABASE_URL/REDIS_URL the shell has.
+# The demo: SQLite, tasks in-process, whatever DATABASE_URL/REDIS_URL the shell has. Celery beat runs
+# beside the server: without a broker it runs each periodic task itself (eagerly), so offers expire,
+# live swaps are re-checked, time off's housekeeping and the nightly sync run as in production. It
+# stops with the server (Ctrl-C, or the server killed).
 run: messages
 	env -u DATABASE_URL -u REDIS_URL $(PY) manage.py migrate --noinput -v0
 	env -u DATABASE_URL -u REDIS_URL $(PY) manage.py seed_demo
 	@echo "Log in: admin at http://$(HOST):$(PORT)/admin/, API docs at http://$(HOST):$(PORT)/api/docs/"
+	env -u DATABASE_URL -u REDIS_URL $(VENV)/bin/celery -A em_agent beat -l warning --pidfile= & BEAT=$$!; \
+	trap 'kill $$BEAT 2>/dev/null' EXIT INT TERM; \
 	env -u DATABASE_URL -u REDIS_URL $(PY) manage.py runserver --noreload $(HOST):$(PORT)
 
 test: messages
