@@ -58,6 +58,7 @@ def test_every_script_is_covered():
         "bench.schedule_api",
         "bench.profile_batch",
         "bench.timeoff",
+        "bench.swaps",
     } <= set(MODULES)
     assert {"bench.alternatives", "bench.whatif", "bench.schedule_whatif", "bench.bare_urls"} <= set(MODULES)
 
@@ -431,3 +432,88 @@ def test_the_timeoff_checks_see_what_they_claim(bench_import, postgres):
         0
     ]
     assert not timeoff.schedules_hold(before, dates, vac_id=vac_id)[0]  # approved, but no time off in the day
+
+
+# --- the swap benchmark (issue 12) -----------------------------------------------------------------
+
+
+def _swaps_report(swaps, *, p99_ms: float, queries_big: int = 14, check_ok: bool = True) -> int:
+    def run(name: str, latency_ms: float, count: int) -> "swaps.Run":
+        result = swaps.Run(name, latencies=[latency_ms / 1000] * count, seconds=1.0, keep_answers=True)
+        result.cpu = {"gunicorn": 1.0}
+        return result
+
+    args = argparse.Namespace(rate=10.0, duration=1.0, racers=2, json=None)
+    config = {"agents": 20, "same_team_only": False, "workers": 1, "worker_class": "sync", "threads": 1}
+    config["cpus"] = 2
+    runs = [run("candidates", p99_ms, 10), run("offers", 50, 2), run("race", 50, 2)]
+    queries = {
+        2: {kind: [14, 12] for kind, _weight in swaps.KINDS},
+        20: {kind: [queries_big] for kind, _weight in swaps.KINDS},
+    }
+    checks = {"a check": (check_ok, "what it saw")}
+    return swaps.report(args, config, runs, queries=queries, checks=checks)
+
+
+def test_swaps_exits_1_when_a_goal_fails(bench_import, capsys):
+    swaps = bench_import("bench.swaps")
+
+    assert _swaps_report(swaps, p99_ms=100) == 0  # the bound the same: 14 at both sizes
+    assert _swaps_report(swaps, p99_ms=200) == 1  # p99 > 150 ms at 10/s
+    assert _swaps_report(swaps, p99_ms=100, queries_big=15) == 1  # more queries in the larger one
+    assert _swaps_report(swaps, p99_ms=100, check_ok=False) == 1
+    assert "goals FAILED: a check" in capsys.readouterr().out
+
+
+@pytest.mark.django_db
+def test_the_swap_races_checks_see_what_they_claim(bench_import, postgres):
+    import random
+
+    from bench._common import Answer, Target
+    from em_agent.models import Agent
+    from schedules.models import ScheduleChange
+    from swaps.services import swap_accept, swap_offer_create
+
+    schedule_api, swaps = bench_import("bench.schedule_api"), bench_import("bench.swaps")
+    schedule_api.seed(agents=80, batch=40, service=False, slug=swaps.SLUG, name="Swap bench")
+    swaps.seed_swaps(slug=swaps.SLUG, same_team_only=False)
+    rng = random.Random(1)
+    offers = swaps.choose_offers(count=2, racers=2, rng=rng)
+    agents = Agent.objects.select_related("organization").in_bulk([o.requester for o in offers])
+    agents.update(Agent.objects.in_bulk([r for o in offers for r in o.racers]))
+    before = swaps.days_of(swaps.race_keys(offers))
+    answers = []
+    for offer in offers:
+        offer.swap_id = swap_offer_create(
+            agent=agents[offer.requester], date=offer.date, their_date=offer.date, open=True
+        ).pk
+        for n, racer in enumerate(offer.racers):
+            target = Target(f"http://x/api/v1/swaps/{offer.swap_id}/accept", {"X-Session-Token": f"t{racer}"})
+            if n == 0:
+                swap_accept(agent=agents[racer], swap_id=offer.swap_id)
+                answers.append(Answer(target, 200, b"{}", 0.1))
+            else:
+                answers.append(Answer(target, 409, b'{"code": "swap_not_open"}', 0.1))
+    agent_of = {f"t{r}": r for offer in offers for r in offer.racers}
+
+    assert all(ok for ok, _detail in swaps.race_outcome(offers, answers, agent_of).values())
+    assert all(ok for ok, _detail in swaps.exchanges_hold(offers, before).values())
+
+    # Each check fails when what it checks is broken: two winners of one offer; a loser's day
+    # changed; a journal row gone.
+    two_winners = [Answer(a.target, 200, b"{}", 0.1) for a in answers]
+    assert not swaps.race_outcome(offers, two_winners, agent_of)[
+        f"exactly one 200 per offer ({len(offers)} winners)"
+    ][0]
+    loser = offers[0].racers[1]
+    Activity.objects.filter(agent_id=loser, day__date=offers[0].date).delete()
+    ScheduleChange.objects.filter(agent_id=offers[1].requester, date=offers[1].date).delete()
+    held = swaps.exchanges_hold(offers, before)
+    assert not held["every loser's day untouched"][0]
+    assert not held["one journal group per exchange, a row for each day"][0]
+    assert held["both days hold each other's shift, exactly once"][0]
+
+    # The queries of each kind of call, counted as the benchmark counts them (tiny here).
+    counts = swaps.count_queries(swaps.SLUG, calls_per_kind=1, rng=rng)
+    assert set(counts) == {kind for kind, _weight in swaps.KINDS}
+    assert all(len(values) == 1 and values[0] > 5 for values in counts.values())
