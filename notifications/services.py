@@ -104,11 +104,43 @@ def notify_each(
         ],
         batch_size=5000,
     )
-    ids = _deliveries_create(kind=kind, notifications=notifications, user_ids=user_ids, now=now)
-    # After commit only: a notification of a change that rolls back is never sent.
-    # Robust: a broker outage must not turn a committed change into an error; the sweeper delivers.
-    transaction.on_commit(lambda: deliveries_dispatch(ids), robust=True)
+    _dispatch_after_commit(
+        _deliveries_create(kind=kind, notifications=notifications, user_ids=user_ids, now=now)
+    )
     return notifications
+
+
+class _Dispatch:
+    """The deliveries of one transaction's notifications, handed to workers after its commit."""
+
+    def __init__(self) -> None:
+        self.ids: list[int] = []
+
+    def __call__(self) -> None:
+        deliveries_dispatch(self.ids)
+
+
+def _dispatch_after_commit(ids: list[int]) -> None:
+    """After commit only: a notification of a change that rolls back is never sent. One dispatch per
+    transaction, however many notify calls it makes (a decision tells its outcome and the schedule
+    change: one task, not two). Robust: a broker outage must not turn a committed change into an
+    error; the sweeper delivers."""
+    if not ids:
+        return
+    conn = transaction.get_connection()
+    if conn.in_atomic_block:
+        # Joins the dispatch already registered in this transaction. Safe at any savepoint depth:
+        # a hook Django still keeps was registered in savepoints since released (merged into
+        # ours) or still open (ours or around ours), so it is dropped only by a rollback that
+        # drops these deliveries too; ids of a savepoint rolled back later are handed out anyway
+        # and claim nothing.
+        for _registered_in, hook, _robust in conn.run_on_commit:
+            if isinstance(hook, _Dispatch):
+                hook.ids.extend(ids)
+                return
+    dispatch = _Dispatch()
+    dispatch.ids.extend(ids)
+    transaction.on_commit(dispatch, robust=True)
 
 
 def _deliveries_create(

@@ -212,3 +212,35 @@ def test_a_date_parameter_must_be_a_date(agent):
 def test_agent_kinds_go_to_agents_only(supervisor):
     with pytest.raises(ValueError, match="for agents"):
         notify(recipients=[supervisor], kind="schedule_adjusted", params={"date": "2026-12-03"})
+
+
+def test_a_transaction_hands_its_notifications_to_workers_once(
+    agent, supervisor, monkeypatch, django_capture_on_commit_callbacks
+):
+    """A decision tells its outcome and the schedule change: one task for both. A notification in a
+    savepoint that rolls back is not sent, and does not take the others' dispatch with it."""
+    from django.db import transaction
+
+    handed_out: list[list[int]] = []
+    monkeypatch.setattr(
+        "notifications.services.deliveries_dispatch", lambda ids: handed_out.append(sorted(ids))
+    )
+    with django_capture_on_commit_callbacks(execute=True) as callbacks:
+        with transaction.atomic():
+            first = _adjusted(agent)
+            try:
+                with transaction.atomic():
+                    notify(recipients=[agent], kind="schedule_adjusted", params={"date": "2026-12-09"})
+                    raise RuntimeError("the inner change fails")
+            except RuntimeError:
+                pass
+            with transaction.atomic():  # a savepoint released: its deliveries join the dispatch
+                second = notify(recipients=[agent], kind="schedule_adjusted", params={"date": "2026-12-10"})[
+                    0
+                ]
+
+    assert len(callbacks) == 1
+    assert len(handed_out) == 1
+    sent = set(Delivery.objects.filter(notification__in=[first, second]).values_list("pk", flat=True))
+    assert sent == set(handed_out[0]) & set(Delivery.objects.values_list("pk", flat=True))
+    assert len(sent) == 4 and not Notification.objects.filter(params__date="2026-12-09").exists()
