@@ -545,15 +545,25 @@ def run(args: argparse.Namespace, workdir: Path, children: Children) -> int:
             },
         )
 
-    # Warm-up: the workers' first requests (imports, connections) on reads that change nothing.
+    # Warm-up: the workers' first requests (imports, connections) on calls that change nothing: the
+    # balance, and the preview of the very request each of these agents files later (the request's
+    # code path up to its decision, without the lock and the writes).
     warm = Run("warm-up")
     reads = [Target(f"{base}/api/v1/time-off/balances", {"X-Session-Token": s.token}) for s in sessions[:50]]
+    previews = [
+        Target(f"{base}{REQUESTS_URL}/preview", target.headers, target.body)
+        for target in (ask(s) for s in sessions[:50] if s.agent_id in chosen)
+    ]
     asyncio.run(
         closed_loop(
-            warm, picker(reads, rng), concurrency=2 * args.workers, duration=args.warmup, timeout=args.timeout
+            warm,
+            picker(reads + previews, rng),
+            concurrency=2 * args.workers,
+            duration=args.warmup,
+            timeout=args.timeout,
         )
     )
-    log(f"warm-up: {warm.ok:,} balance reads, errors {dict(warm.errors)}")
+    log(f"warm-up: {warm.ok:,} balance reads and previews, errors {dict(warm.errors)}")
 
     # 5. The requests: the first ones at the fixed rate (the approvals are among them), the rest at
     # saturation (by then every date's limit is full: they are waitlisted).
