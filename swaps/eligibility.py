@@ -22,6 +22,8 @@ from typing import NamedTuple
 from zoneinfo import ZoneInfo
 
 from django.contrib.postgres.fields import ArrayField
+from django.core.exceptions import EmptyResultSet
+from django.db import connection
 from django.db.models import (
     BigIntegerField,
     BooleanField,
@@ -183,10 +185,26 @@ _ACTIVITY_FIELDS = (
 )
 
 
-def _activity_rows(activities: QuerySet[Activity]):
+def _rows(queryset: QuerySet) -> list[tuple]:
+    """The rows of a values_list queryset as the driver reads them, without Django's converters
+    (a Python call per value of a float annotation: a fifth of a large organisation's candidates
+    call). Only for columns whose driver type is already the field's: ints, floats, text, bools
+    and dates."""
+    try:
+        sql, params = queryset.query.sql_with_params()
+    except EmptyResultSet:
+        return []
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchall()
+
+
+def _activity_rows(activities: QuerySet[Activity]) -> list[tuple]:
     # The instants as seconds: see _Epoch.
-    return activities.annotate(start_seconds=_Epoch("start"), end_seconds=_Epoch("end")).values_list(
-        *_ACTIVITY_FIELDS
+    return _rows(
+        activities.annotate(start_seconds=_Epoch("start"), end_seconds=_Epoch("end")).values_list(
+            *_ACTIVITY_FIELDS
+        )
     )
 
 
@@ -450,8 +468,10 @@ class SwapCheck:
             for agent_id, summed in _takers_around(theirs, gets=self.offered, zones=zones):
                 timelines[agent_id].around = summed
         everyone = {**timelines, self.requester.pk: mine}
-        for agent_id, skill_id, level in AgentSkill.objects.filter(_OneOf("agent_id", everyone)).values_list(
-            "agent_id", "skill_id", "level"
+        for agent_id, skill_id, level in _rows(
+            AgentSkill.objects.filter(_OneOf("agent_id", everyone)).values_list(
+                "agent_id", "skill_id", "level"
+            )
         ):
             everyone[agent_id].skills[skill_id] = level
         dates = {self.offered.date, *([self.their_date] if self.their_date else [])}
@@ -459,9 +479,11 @@ class SwapCheck:
         if self.offered.activities:
             zones = {agent.timezone: agent.zone for agent in [self.requester, *candidates]}
             dates |= {self.offered.start.astimezone(zone).date() for zone in zones.values()}
-        for agent_id, date in ScheduleDay.objects.filter(
-            _OneOf("agent_id", everyone), date__in=sorted(dates), published=True
-        ).values_list("agent_id", "date"):
+        for agent_id, date in _rows(
+            ScheduleDay.objects.filter(
+                _OneOf("agent_id", everyone), date__in=sorted(dates), published=True
+            ).values_list("agent_id", "date")
+        ):
             everyone[agent_id].published.add(date)
         # The days either side too: a shift lands on another local date in another zone.
         either_side = {date + dt.timedelta(days=offset) for date in dates for offset in (-1, 0, 1)}
@@ -583,8 +605,11 @@ class SwapCheck:
                 )
             )
         paid = sum((a.end - a.start).total_seconds() for a in gets.activities if a.paid)
-        daily = _hours_of(around.day_seconds + paid)
-        if daily > rules.max_daily_hours:
+        # Hours are compared as the rule states them (rounded to 0.01 h) only when the seconds
+        # exceed the limit: at or under it they cannot round over it.
+        daily_seconds = around.day_seconds + paid
+        daily = _hours_of(daily_seconds) if daily_seconds > float(rules.max_daily_hours) * 3600 else None
+        if daily is not None and daily > rules.max_daily_hours:
             found.append(
                 Violation(
                     "max_daily_hours",
@@ -592,8 +617,9 @@ class SwapCheck:
                     % {"name": whose, "hours": _fmt(daily), "max": _fmt(rules.max_daily_hours)},
                 )
             )
-        weekly = _hours_of(around.week_seconds + paid)
-        if weekly > rules.max_weekly_hours:
+        weekly_seconds = around.week_seconds + paid
+        weekly = _hours_of(weekly_seconds) if weekly_seconds > float(rules.max_weekly_hours) * 3600 else None
+        if weekly is not None and weekly > rules.max_weekly_hours:
             found.append(
                 Violation(
                     "max_weekly_hours",
@@ -718,7 +744,7 @@ def _takers_around(
             "agent_id", "overlap", "day_seconds", "week_seconds", "rest_from", "rest_until", "on_day"
         )
     )
-    for agent_id, overlap, day_seconds, week_seconds, rest_from, rest_until, on_day in rows:
+    for agent_id, overlap, day_seconds, week_seconds, rest_from, rest_until, on_day in _rows(rows):
         yield (
             agent_id,
             _Around(
@@ -735,9 +761,11 @@ def _takers_around(
 def _time_off_days(*, agent_ids: Iterable[int], dates: Iterable[dt.date]) -> set[tuple[int, dt.date]]:
     """(agent id, date) of the given agents' days under pending or approved time off."""
     return set(
-        TimeOffDay.objects.filter(
-            _OneOf("agent_id", agent_ids), date__in=sorted(set(dates)), request__status__in=HOLDING
-        ).values_list("agent_id", "date")
+        _rows(
+            TimeOffDay.objects.filter(
+                _OneOf("agent_id", agent_ids), date__in=sorted(set(dates)), request__status__in=HOLDING
+            ).values_list("agent_id", "date")
+        )
     )
 
 
