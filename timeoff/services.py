@@ -530,10 +530,37 @@ def _check_approvable(request: TimeOffRequest, now: dt.datetime) -> None:
             status_code=status.HTTP_409_CONFLICT,
         )
     Agent.objects.select_for_update(no_key=True).filter(pk=request.agent_id).first()
+    _recount_whole_days(request)
     balance = balance_for_code(
         agent=request.agent, activity_code=request.activity_code, today=_today(request, now)
     )
     _check_balance(balance, request.minutes, status_code=status.HTTP_409_CONFLICT)
+
+
+def _recount_whole_days(request: TimeOffRequest) -> list[TimeOffDay]:
+    """The request's days, in order. A whole day counted while it was not published counts what its
+    published schedule says by the time the request is approved (the WFM may have published it
+    since): the days' and the request's minutes follow, before the balance and the limits are
+    asked. Part of a day counts its own span: nothing to recount. Under the agent's lock."""
+    days = list(request.days.order_by("date"))
+    if request.kind != TimeOffKind.FULL_DAY:
+        return days
+    counted = full_days(
+        agent=request.agent,
+        start_date=request.start_date,
+        end_date=request.end_date,
+        default_minutes=lambda: timeoff_settings_for(request.agent.organization).default_minutes(),
+    )
+    changed = []
+    for day, now_counts in zip(days, counted, strict=True):
+        if day.minutes != now_counts.minutes:
+            day.minutes = now_counts.minutes
+            changed.append(day)
+    if changed:
+        TimeOffDay.objects.bulk_update(changed, ["minutes"])
+        request.minutes = sum(day.minutes for day in days)
+        request.save(update_fields=["minutes"])
+    return days
 
 
 def _on_record(request: TimeOffRequest, status_value: str) -> None:
@@ -688,7 +715,7 @@ def time_off_waitlist_advance(*, organization_id: int, dates: Iterable[dt.date] 
                     activity_code=request.activity_code,
                     days=[
                         RequestedDay(date=day.date, minutes=day.minutes, start=day.start, end=day.end)
-                        for day in request.days.order_by("date")
+                        for day in _recount_whole_days(request)
                     ],
                 )
                 balance = balance_for_code(

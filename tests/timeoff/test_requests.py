@@ -170,6 +170,27 @@ def test_an_unpublished_day_counts_the_default_hours_and_gets_the_time_off_at_th
 
 
 @time_machine.travel(NOW, tick=False)
+def test_a_day_published_while_its_request_waits_counts_its_schedule_when_approved(client, alice, supervisor):
+    """Asked for while unpublished (the default 8 hours), published by the WFM with a shorter shift
+    before the supervisor decides: the approval counts what the day now holds, and so does the
+    balance."""
+    friday = dt.date(2026, 12, 11)
+    response = client.post(URL, _full(friday))
+    assert response.json()["status"] == "pending" and response.json()["hours"] == 8.0
+
+    shift(
+        alice, friday, ("PHONE", "10:00", "13:00"), ("LUNCH", "13:00", "13:30"), ("PHONE", "13:30", "16:30")
+    )
+    time_off_request_approve(request_id=response.json()["id"], actor=supervisor)
+
+    approved = client.get(f"{URL}/{response.json()['id']}").json()
+    assert (approved["status"], approved["hours"], approved["days"][0]["hours"]) == ("approved", 6.0, 6.0)
+    (balance,) = client.get("/api/v1/time-off/balances").json()["balances"]
+    assert (Decimal(str(balance["planned"])), Decimal(str(balance["remaining"]))) == (Decimal(6), Decimal(34))
+    assert _day(alice, friday) == [("VAC", "10:00", "16:30")]
+
+
+@time_machine.travel(NOW, tick=False)
 @pytest.mark.parametrize(
     "body, code, field",
     [
