@@ -426,11 +426,16 @@ def seed(*, agents: int, devices: int) -> None:
 
 
 def unfinished_push_deliveries() -> int:
+    """Pending and sending push deliveries, counted status by status: each count reads one partial
+    index (delivery_due, delivery_claimed), where `status IN (...)` read the whole table, five times a
+    second (29 ms a count at the end of a full run: a sixth of a CPU taken from the run it measures)."""
     from notifications.models import Channel, Delivery, DeliveryStatus
 
-    return Delivery.objects.filter(
-        channel=Channel.PUSH, status__in=[DeliveryStatus.PENDING, DeliveryStatus.SENDING]
-    ).count()
+    push = Delivery.objects.filter(channel=Channel.PUSH)
+    return (
+        push.filter(status=DeliveryStatus.PENDING).count()
+        + push.filter(status=DeliveryStatus.SENDING).count()
+    )
 
 
 def delivery_counts() -> dict[str, int]:
