@@ -30,6 +30,7 @@ from django.db.models import (
     Case,
     Count,
     DateField,
+    DurationField,
     Exists,
     F,
     FloatField,
@@ -189,7 +190,9 @@ def _rows(queryset: QuerySet) -> list[tuple]:
     """The rows of a values_list queryset as the driver reads them, without Django's converters
     (a Python call per value of a float annotation: a fifth of a large organisation's candidates
     call). Only for columns whose driver type is already the field's: ints, floats, text, bools
-    and dates."""
+    and dates (on PostgreSQL: the demo's SQLite returns dates as text, so there Django converts)."""
+    if connection.vendor != "postgresql":
+        return list(queryset)
     try:
         sql, params = queryset.query.sql_with_params()
     except EmptyResultSet:
@@ -688,6 +691,19 @@ class _Epoch(Func):
     template = "EXTRACT(EPOCH FROM %(expressions)s)::double precision"
     output_field = FloatField()
 
+    def as_sqlite(self, compiler, connection, **extra):
+        # The demo's database: a duration is its microseconds there, an instant UTC text; julianday's
+        # double is exact to well under a millisecond, so rounding to one gives the seconds exactly.
+        (source,) = self.get_source_expressions()
+        if isinstance(source.output_field, DurationField):
+            return self.as_sql(compiler, connection, template="(%(expressions)s / 1000000.0)", **extra)
+        return self.as_sql(
+            compiler,
+            connection,
+            template="ROUND((julianday(%(expressions)s) - 2440587.5) * 86400.0, 3)",
+            **extra,
+        )
+
 
 class _OneOf(Func):
     """`field = ANY(%s)`, the ids one array parameter: a few hundred ids as as many parameters
@@ -696,13 +712,19 @@ class _OneOf(Func):
     output_field = BooleanField()
 
     def __init__(self, field: str, ids: Iterable[int]) -> None:
-        super().__init__(F(field), Value(list(ids), output_field=ArrayField(BigIntegerField())))
+        self.ids = list(ids)
+        super().__init__(F(field), Value(self.ids, output_field=ArrayField(BigIntegerField())))
 
     def as_sql(self, compiler, connection, **extra):
         (field, field_params), (array, array_params) = (
             compiler.compile(expression) for expression in self.get_source_expressions()
         )
         return f"{field} = ANY({array})", [*field_params, *array_params]
+
+    def as_sqlite(self, compiler, connection, **extra):
+        # The demo's database has no arrays: a plain list (SQLite takes an empty one too).
+        field, field_params = compiler.compile(self.get_source_expressions()[0])
+        return f"{field} IN ({', '.join(['%s'] * len(self.ids))})", [*field_params, *self.ids]
 
 
 def _instant(seconds: float | None) -> dt.datetime | None:
