@@ -21,11 +21,9 @@ from functools import cached_property
 from typing import NamedTuple
 from zoneinfo import ZoneInfo
 
-from django.contrib.postgres.fields import ArrayField
 from django.core.exceptions import EmptyResultSet
 from django.db import connection
 from django.db.models import (
-    BigIntegerField,
     BooleanField,
     Case,
     Count,
@@ -707,24 +705,18 @@ class _Epoch(Func):
 
 class _OneOf(Func):
     """`field = ANY(%s)`, the ids one array parameter: a few hundred ids as as many parameters
-    cost more to build, bind and parse than the query itself takes to run."""
+    cost more to build, bind and parse than the query itself takes to run (and the list is passed
+    as it is: an ArrayField value would prepare each id in Python)."""
 
     output_field = BooleanField()
 
     def __init__(self, field: str, ids: Iterable[int]) -> None:
-        self.ids = list(ids)
-        super().__init__(F(field), Value(self.ids, output_field=ArrayField(BigIntegerField())))
+        super().__init__(F(field))
+        self.ids = [int(pk) for pk in ids]
 
     def as_sql(self, compiler, connection, **extra):
-        (field, field_params), (array, array_params) = (
-            compiler.compile(expression) for expression in self.get_source_expressions()
-        )
-        return f"{field} = ANY({array})", [*field_params, *array_params]
-
-    def as_sqlite(self, compiler, connection, **extra):
-        # The demo's database has no arrays: a plain list (SQLite takes an empty one too).
-        field, field_params = compiler.compile(self.get_source_expressions()[0])
-        return f"{field} IN ({', '.join(['%s'] * len(self.ids))})", [*field_params, *self.ids]
+        field, params = compiler.compile(self.get_source_expressions()[0])
+        return f"{field} = ANY(%s::bigint[])", [*params, self.ids]
 
 
 def _instant(seconds: float | None) -> dt.datetime | None:
