@@ -718,6 +718,11 @@ class _OneOf(Func):
         field, params = compiler.compile(self.get_source_expressions()[0])
         return f"{field} = ANY(%s::bigint[])", [*params, self.ids]
 
+    def as_sqlite(self, compiler, connection, **extra):
+        # The demo's database has no arrays: a plain list (SQLite takes an empty one too).
+        field, params = compiler.compile(self.get_source_expressions()[0])
+        return f"{field} IN ({', '.join(['%s'] * len(self.ids))})", [*params, *self.ids]
+
 
 def _instant(seconds: float | None) -> dt.datetime | None:
     return None if seconds is None else dt.datetime.fromtimestamp(seconds, dt.UTC)
