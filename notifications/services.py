@@ -131,7 +131,8 @@ def _dispatch_after_commit(ids: list[int]) -> None:
         return
     conn = transaction.get_connection()
     if conn.in_atomic_block:
-        # Joins the dispatch already registered in this transaction. Safe at any savepoint depth:
+        # Joins the dispatch already registered in this transaction (Django 5.2 keeps the hooks in
+        # run_on_commit as (savepoint ids, hook, robust); a test fails if that changes). Safe at any savepoint depth:
         # a hook Django still keeps was registered in savepoints since released (merged into
         # ours) or still open (ours or around ours), so it is dropped only by a rollback that
         # drops these deliveries too; ids of a savepoint rolled back later are handed out anyway

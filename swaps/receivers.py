@@ -7,6 +7,7 @@ swaps concerned, after the writer's commit; the minute task swaps.recheck is the
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import logging
 from collections.abc import Sequence
 
@@ -38,11 +39,6 @@ def on_time_off_saved(sender, *, instance, created: bool, **kwargs) -> None:
         return
     days = (instance.end_date - instance.start_date).days + 1
     keys = [(instance.agent_id, instance.start_date + dt.timedelta(days=n)) for n in range(days)]
-
-    def after_commit() -> None:
-        # Approved at once with its days rewritten: the schedule service's signal re-checks them.
-        if instance.change_group is None:
-            _queue_recheck(keys)
-
-    # After the commit: the request's days (TimeOffDay) are written after the request itself.
-    transaction.on_commit(after_commit)
+    # After the commit: the request's days (TimeOffDay) are written after the request itself. Also
+    # when it was approved at once: its days off are not rewritten, so no schedule signal covers them.
+    transaction.on_commit(functools.partial(_queue_recheck, keys))

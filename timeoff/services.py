@@ -538,13 +538,15 @@ def _check_approvable(request: TimeOffRequest, now: dt.datetime) -> None:
 
 
 def _recount_whole_days(request: TimeOffRequest) -> list[TimeOffDay]:
-    """The request's days, in order. A whole day counted while it was not published counts what its
-    published schedule says by the time the request is approved (the WFM may have published it
-    since): the days' and the request's minutes follow, before the balance and the limits are
-    asked. Part of a day counts its own span: nothing to recount. Under the agent's lock."""
+    """The request's days, in order. A whole day counts what its schedule says when the request is
+    approved, not when it was asked (the WFM may have published the day since, or changed it):
+    the days' and the request's minutes follow, before the balance and the limits are asked. Part
+    of a day counts its own span: nothing to recount. Under the agent's lock; the days are locked
+    here (as _apply locks them again), so no sync rewrites them between this count and the write."""
     days = list(request.days.order_by("date"))
     if request.kind != TimeOffKind.FULL_DAY:
         return days
+    schedule_days_lock(keys=[(request.agent_id, day.date) for day in days])
     counted = full_days(
         agent=request.agent,
         start_date=request.start_date,
