@@ -324,6 +324,30 @@ def test_a_full_limit_waitlists_in_order_and_a_cancellation_approves_the_first(
 
 
 @time_machine.travel(NOW, tick=False)
+def test_a_waitlisted_day_published_meanwhile_counts_its_schedule_when_its_place_comes(
+    client, alice, org, vac, auto_rule, logged_in
+):
+    """Waitlisted for a day not yet published (the default 8 hours); the WFM publishes it with a
+    6-hour shift; when a place frees, the approval from the waitlist counts 6."""
+    friday = dt.date(2026, 12, 11)
+    TimeOffLimit.objects.create(organization=org, capacity=1)
+    other = AgentFactory(organization=org, timezone="Europe/Amsterdam")
+    TimeOffBalance.objects.create(agent=other, activity_code=vac, earned_minutes=40 * 60, as_of=NOW.date())
+    mine = client.post(URL, _full(friday)).json()
+    waiting = logged_in(other).post(URL, _full(friday)).json()
+    assert (mine["status"], waiting["substatus"], waiting["hours"]) == ("approved", "waitlisted", 8.0)
+
+    shift(other, friday, ("PHONE", "10:00", "16:00"))
+    client.post(f"{URL}/{mine['id']}/cancel")
+    time_off_waitlist_advance(organization_id=org.pk)
+
+    approved = TimeOffRequest.objects.get(pk=waiting["id"])
+    assert (approved.status, approved.minutes) == ("approved", 360)
+    assert list(approved.days.values_list("minutes", flat=True)) == [360]
+    assert _day(other, friday) == [("VAC", "10:00", "16:00")]
+
+
+@time_machine.travel(NOW, tick=False)
 def test_a_team_limit_counts_only_the_team_and_hours_limits_count_hours(
     client, alice, org, vac, auto_rule, logged_in
 ):
