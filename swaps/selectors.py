@@ -34,22 +34,26 @@ def _board_for(agent: Agent) -> Q:
     )
 
 
-def _visible(agent: Agent) -> Q:
-    # A board offer stays visible to everyone it was shown to once it closes, as an offer sent to a
-    # recipient does: a colleague who saw it open and accepts after a cancel or another's accept
-    # learns it is no longer open (409), not that it never existed; outsiders still get 404.
+def _visible(agent: Agent, *, acting: bool) -> Q:
+    """The swaps the agent takes part in (requester, taker, recipient), and board offers within its
+    reach: open ones to read and act on; closed ones only to act on. A colleague who saw an offer
+    on the board and accepts after a cancel or another's accept learns it is no longer open (409),
+    not that it never existed; what became of it (the taker, the answers) stays with those who
+    took part. Outsiders get 404 either way."""
+    board = _board_reach(agent) if acting else _board_reach(agent) & Q(status=SwapStatus.OPEN)
     return (
         Q(requester_id=agent.pk)
         | Q(taker_id=agent.pk)
         | Q(Exists(SwapRecipient.objects.filter(swap=OuterRef("pk"), agent=agent)))
-        | _board_reach(agent)
+        | board
     )
 
 
-def swap_get_for_agent(*, agent: Agent, id: int, lock: bool = False) -> Swap | None:
-    """A swap the agent takes part in (requester, recipient, taker) or may take from the board;
-    None for anything else, so the caller answers 404."""
-    swaps = Swap.objects.filter(_visible(agent), pk=id, organization_id=agent.organization_id)
+def swap_get_for_agent(*, agent: Agent, id: int, lock: bool = False, acting: bool = False) -> Swap | None:
+    """A swap the agent takes part in, or a board offer it may take (`acting`: also one of its
+    reach that has closed, so the action answers why it cannot); None for anything else, so the
+    caller answers 404."""
+    swaps = Swap.objects.filter(_visible(agent, acting=acting), pk=id, organization_id=agent.organization_id)
     if lock:
         swaps = swaps.select_for_update(of=("self",))
     return swaps.select_related("requester", "taker").prefetch_related("recipients__agent").first()

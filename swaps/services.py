@@ -468,7 +468,7 @@ def _verdict(
 @transaction.atomic
 def swap_accept(*, agent: Agent, swap_id: int) -> Swap:
     now = timezone.now()
-    swap = swap_get_for_agent(agent=agent, id=swap_id)
+    swap = swap_get_for_agent(agent=agent, id=swap_id, acting=True)
     if swap is None:
         raise _not_found()
     if swap.requester_id == agent.pk:
@@ -529,7 +529,7 @@ def swap_accept(*, agent: Agent, swap_id: int) -> Swap:
 @transaction.atomic
 def swap_decline(*, agent: Agent, swap_id: int) -> Swap:
     now = timezone.now()
-    swap = swap_get_for_agent(agent=agent, id=swap_id, lock=True)
+    swap = swap_get_for_agent(agent=agent, id=swap_id, lock=True, acting=True)
     if swap is None:
         raise _not_found()
     if swap.requester_id == agent.pk:

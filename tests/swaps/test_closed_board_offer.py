@@ -1,5 +1,6 @@
-"""A board offer, once closed, answers a colleague who could see it on the board as it answers its
-recipients (409, and its detail readable), and outsiders as before (404)."""
+"""A board offer, once closed, answers a colleague who could see it on the board and acts on it as it
+answers its recipients (409); what became of it stays with those who took part (its detail is 404
+to that colleague, readable to the requester); outsiders get 404 as before."""
 
 import pytest
 import time_machine
@@ -43,8 +44,12 @@ def test_accepting_a_cancelled_board_offer_is_409_swap_not_open(logged_in, teamm
 
     assert (accepted.status_code, accepted.json()["code"]) == (409, "swap_not_open")
     assert (declined.status_code, declined.json()["code"]) == (409, "swap_not_open")
-    assert client.get(f"/api/v1/swaps/{cancelled_board_offer}").json()["status"] == "cancelled"
+    assert client.get(f"/api/v1/swaps/{cancelled_board_offer}").status_code == 404
     assert _board(client) == []  # the board itself shows open offers only
+
+
+def test_a_closed_board_offer_stays_readable_to_those_who_took_part(logged_in, agent, cancelled_board_offer):
+    assert logged_in(agent).get(f"/api/v1/swaps/{cancelled_board_offer}").json()["status"] == "cancelled"
 
 
 def test_outsiders_still_get_404_for_a_closed_board_offer(logged_in, org, outsider, cancelled_board_offer):
