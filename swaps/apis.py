@@ -30,11 +30,10 @@ from em_agent.api.docs import (
 from em_agent.api.fields import AwareDateTimeField, DateField
 from em_agent.api.pagination import CursorPagination
 from em_agent.api.views import AgentAPIView
-from swaps.eligibility import CODES, Shift
+from swaps.eligibility import CODES, NotEligible, Shift
 from swaps.models import API_STATUSES, STATUS_BY_API_NAME, Swap, SwapKind
 from swaps.selectors import swap_candidates_for_agent, swap_get_for_agent, swap_list_for_agent
 from swaps.services import (
-    NotEligible,
     swap_accept,
     swap_cancel,
     swap_decline,

@@ -15,7 +15,8 @@ from em_agent.models import Agent, Organization, WfmSystem
 from schedules.models import ActivityCategory, ActivityCode, ApprovalRule, RequestType, RuleAction
 from swaps.eligibility import shift_of
 from swaps.models import LIVE, Swap, SwapStatus
-from swaps.services import swap_accept, swap_candidates, swap_offer_create
+from swaps.selectors import swap_candidates_for_agent
+from swaps.services import swap_accept, swap_offer_create
 
 # Under this a swap goes to a supervisor (the demo organisation's own choice, not a product rule).
 AUTO_APPROVE_LEAD_HOURS = 72
@@ -123,7 +124,7 @@ def _fits(*, requester: Agent, colleague: Agent, date: dt.date) -> dt.datetime |
         return None
     if Swap.objects.filter(requester__in=[requester, colleague], date=date, status__in=LIVE).exists():
         return None
-    for candidate in swap_candidates(agent=requester, date=date, their_date=date):
+    for candidate in swap_candidates_for_agent(agent=requester, date=date, their_date=date):
         if candidate.agent.pk == colleague.pk and candidate.shift is not None:
             return candidate.shift.start
     return None

@@ -43,7 +43,9 @@ from django.db.models import (
     When,
 )
 from django.utils.translation import gettext as _
+from rest_framework import status
 
+from em_agent.exceptions import ApplicationError
 from em_agent.localtime import local_day_bounds
 from em_agent.models import Agent, AgentSkill
 from schedules.models import Activity, ScheduleDay
@@ -814,3 +816,21 @@ def candidate_pool(*, requester: Agent, rules: SwapSettings, include_other_teams
     if rules.same_team_only and not include_other_teams:
         pool = pool.filter(Q(team_id=requester.team_id) if requester.team_id else Q(pk__in=[]))
     return pool
+
+
+class NotEligible(ApplicationError):
+    """409 `not_eligible` with the violations that stop the swap (the API adds them to the body)."""
+
+    def __init__(self, violations: Sequence[Violation]) -> None:
+        super().__init__(
+            "not_eligible",
+            _("This swap is not allowed: %(reasons)s") % {"reasons": " ".join(v.detail for v in violations)},
+            status_code=status.HTTP_409_CONFLICT,
+        )
+        self.violations = [violation.as_dict() for violation in violations]
+
+
+def no_shift_offered(check: SwapCheck) -> None:
+    """Nothing to offer: the requester has no shift that day (409 not_eligible, `no_shift`)."""
+    if not check.offered.activities:
+        raise NotEligible([Violation("no_shift", _("You have no shift on that day to offer."))])

@@ -7,11 +7,10 @@ import datetime as dt
 
 from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
-from django.utils.translation import gettext as _
 
 from em_agent.models import Agent
 from schedules.models import ScheduleDay
-from swaps.eligibility import Candidate, SwapCheck, Violation, candidate_pool, shift_of
+from swaps.eligibility import Candidate, SwapCheck, candidate_pool, no_shift_offered, shift_of
 from swaps.models import Answer, Swap, SwapKind, SwapRecipient, SwapSettings, SwapStatus
 
 
@@ -97,9 +96,6 @@ def swap_candidates_for_agent(
     SQL first leaves out whoever it can tell breaks a rule (SwapCheck.narrow), so that in a large
     organisation only the few who might fit are evaluated, rule by rule, with the ineligible
     asked for."""
-    # Imported here: services build on these selectors (the scoped fetch of a swap).
-    from swaps.services import NotEligible
-
     if kind == SwapKind.GIVE_AWAY:
         their_date = None
     elif their_date is None:
@@ -114,8 +110,7 @@ def swap_candidates_for_agent(
         now=timezone.now(),
         count_offers=False,
     )
-    if not check.offered.activities:
-        raise NotEligible([Violation("no_shift", _("You have no shift on that day to offer."))])
+    no_shift_offered(check)
     pool = candidate_pool(requester=agent, rules=rules, include_other_teams=False)
     likely = check.narrow(pool)
     if not include_ineligible:

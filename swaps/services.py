@@ -34,7 +34,16 @@ from schedules.decisions import (
 from schedules.diff import ActivitySpec, DayPlan
 from schedules.models import Activity, ActivitySource, RequestType, RuleAction, ScheduleDay
 from schedules.services import activity_specs, schedule_days_apply, schedule_days_lock
-from swaps.eligibility import CODES, Shift, SwapCheck, Violation, candidate_pool, shift_of
+from swaps.eligibility import (
+    CODES,
+    NotEligible,
+    Shift,
+    SwapCheck,
+    Violation,
+    candidate_pool,
+    no_shift_offered,
+    shift_of,
+)
 from swaps.models import (
     LIVE,
     Answer,
@@ -46,18 +55,6 @@ from swaps.models import (
     UnequalPaidTime,
 )
 from swaps.selectors import swap_get_for_agent
-
-
-class NotEligible(ApplicationError):
-    """409 `not_eligible` with the violations that stop the swap (the API adds them to the body)."""
-
-    def __init__(self, violations: Sequence[Violation]) -> None:
-        super().__init__(
-            "not_eligible",
-            _("This swap is not allowed: %(reasons)s") % {"reasons": " ".join(v.detail for v in violations)},
-            status_code=status.HTTP_409_CONFLICT,
-        )
-        self.violations = [violation.as_dict() for violation in violations]
 
 
 def _conflict(code: str, detail: str) -> ApplicationError:
@@ -137,50 +134,6 @@ def _check_for(
     )
 
 
-def _no_shift_offered(check: SwapCheck) -> None:
-    if not check.offered.activities:
-        raise NotEligible([Violation("no_shift", _("You have no shift on that day to offer."))])
-
-
-def swap_candidates(
-    *,
-    agent: Agent,
-    date: dt.date,
-    their_date: dt.date | None,
-    kind: str = SwapKind.SWAP,
-    include_ineligible: bool = False,
-):
-    """The colleagues who may take the agent's shift on `date` (theirs on `their_date` back), and
-    with `include_ineligible` also the others of its team with what stops them."""
-    now = timezone.now()
-    if kind == SwapKind.GIVE_AWAY:
-        their_date = None
-    elif their_date is None:
-        their_date = date
-    rules, check = _check_for(
-        agent=agent, date=date, kind=kind, their_date=their_date, now=now, count_offers=False
-    )
-    _no_shift_offered(check)
-    # Within the team when the organisation keeps swaps there: another team's colleagues are no
-    # candidates at all, not even ineligible ones (different_team is for a direct offer to one).
-    pool = candidate_pool(requester=agent, rules=rules, include_other_teams=False)
-    if kind == SwapKind.SWAP and their_date is not None:
-        # Only colleagues with a shift that day can swap (their_date is theirs, in their zone): the
-        # others are not evaluated at all, unless the caller asks why its own team cannot.
-        works = Exists(
-            ScheduleDay.objects.filter(agent=OuterRef("pk"), date=their_date, first_start__isnull=False)
-        )
-        if not include_ineligible:
-            pool = pool.filter(works)
-        elif agent.team_id:
-            pool = pool.filter(works | Q(team_id=agent.team_id))
-    results = check.evaluate(list(pool))
-    if include_ineligible:
-        # The ineligible of the caller's team (of the organisation, for an agent in no team).
-        return [r for r in results if r.eligible or not agent.team_id or r.agent.team_id == agent.team_id]
-    return [r for r in results if r.eligible]
-
-
 @transaction.atomic
 def swap_offer_create(
     *,
@@ -227,7 +180,7 @@ def swap_offer_create(
         now=now,
         count_offers=True,
     )
-    _no_shift_offered(check)
+    no_shift_offered(check)
     # Counted under the same lock: the organisation may let one shift be offered to several
     # colleagues or boards at once (the first exchange makes the others' shift a changed one).
     live_for_shift = Swap.objects.filter(requester=agent, date=date, status__in=LIVE).count()
@@ -242,7 +195,8 @@ def swap_offer_create(
             % {"count": live_for_shift},
         )
     if open:
-        pool = list(candidate_pool(requester=agent, rules=rules, include_other_teams=False))
+        # Only those SQL cannot rule out are evaluated (SwapCheck.narrow never leaves out one who fits).
+        pool = list(check.narrow(candidate_pool(requester=agent, rules=rules, include_other_teams=False)))
     else:
         chosen = list(dict.fromkeys(recipients))
         pool = list(

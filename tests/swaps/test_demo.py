@@ -13,9 +13,10 @@ from django.core.management import call_command
 from em_agent.models import Agent
 from notifications.models import Notification
 from schedules.models import ApprovalRule, ScheduleChange
+from swaps.eligibility import NotEligible
 from swaps.models import Swap, SwapRecipient
-from swaps.selectors import swap_list_for_agent
-from swaps.services import NotEligible, swap_accept, swap_candidates, swap_offer_create
+from swaps.selectors import swap_candidates_for_agent, swap_list_for_agent
+from swaps.services import swap_accept, swap_offer_create
 
 pytestmark = pytest.mark.django_db
 MONDAY = "2026-11-23 12:00:00 +00:00"  # 13:00 in Amsterdam
@@ -81,8 +82,10 @@ def test_bram_has_annas_skills_so_they_may_swap_the_sales_colleagues_may_not():
     friday = dt.date(2026, 11, 27)
 
     with time_machine.travel(MONDAY, tick=False):
-        annas = swap_candidates(agent=anna, date=friday, their_date=friday, include_ineligible=True)
-        chloes = swap_candidates(agent=chloe, date=friday, their_date=friday, include_ineligible=True)
+        annas = swap_candidates_for_agent(agent=anna, date=friday, their_date=friday, include_ineligible=True)
+        chloes = swap_candidates_for_agent(
+            agent=chloe, date=friday, their_date=friday, include_ineligible=True
+        )
         with pytest.raises(NotEligible) as refused:
             swap_offer_create(agent=anna, date=friday, recipients=[chloe.pk])
 
