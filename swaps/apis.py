@@ -1,7 +1,8 @@
 """The swap endpoints of API.md's "Swaps" section: thin views over swaps.services and swaps.selectors."""
 
 import datetime as dt
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from typing import NamedTuple
 
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -30,7 +31,7 @@ from em_agent.api.docs import (
 from em_agent.api.fields import AwareDateTimeField, DateField
 from em_agent.api.pagination import CursorPagination
 from em_agent.api.views import AgentAPIView
-from swaps.eligibility import CODES, NotEligible, Shift
+from swaps.eligibility import CODES, NotEligible, Shift, ShiftActivity
 from swaps.models import API_STATUSES, STATUS_BY_API_NAME, Swap, SwapKind
 from swaps.selectors import swap_candidates_for_agent, swap_get_for_agent, swap_list_for_agent
 from swaps.services import (
@@ -173,32 +174,57 @@ _INSTANT = serializers.DateTimeField()
 _DATE = serializers.DateField()
 
 
-def _shift(snapshot: dict | None) -> dict | None:
-    """A kept shift as the API shows it (ShiftOutput's shape), instants in the active (the
-    reader's) zone."""
-    if not snapshot or not snapshot["activities"]:
+class _Shown(NamedTuple):
+    """One activity of a shift as the API shows it, from a kept snapshot or from the schedule."""
+
+    code: str
+    name: str
+    category: str
+    color: str
+    start: dt.datetime
+    end: dt.datetime
+    note: str
+
+
+def _shift_payload(
+    date: dt.date, activities: Sequence[_Shown | ShiftActivity], instant: Callable[[dt.datetime], str]
+) -> dict | None:
+    """ShiftOutput's shape (activities in start order), instants in the active (the reader's) zone."""
+    if not activities:
         return None
-    starts = [dt.datetime.fromisoformat(a["start"]) for a in snapshot["activities"]]
-    ends = [dt.datetime.fromisoformat(a["end"]) for a in snapshot["activities"]]
     return {
-        "date": _DATE.to_representation(dt.date.fromisoformat(snapshot["date"])),
-        "start": _INSTANT.to_representation(starts[0]),
-        "end": _INSTANT.to_representation(max(ends)),
+        "date": _DATE.to_representation(date),
+        "start": instant(activities[0].start),
+        "end": instant(max(a.end for a in activities)),
         "activities": [
             {
-                "activity_code": {
-                    "code": a["code"],
-                    "name": a["name"],
-                    "category": a["category"],
-                    "color": a["color"],
-                },
-                "start": _INSTANT.to_representation(start),
-                "end": _INSTANT.to_representation(end),
-                "note": a["note"],
+                "activity_code": {"code": a.code, "name": a.name, "category": a.category, "color": a.color},
+                "start": instant(a.start),
+                "end": instant(a.end),
+                "note": a.note,
             }
-            for a, start, end in zip(snapshot["activities"], starts, ends, strict=True)
+            for a in activities
         ],
     }
+
+
+def _shift(snapshot: dict | None) -> dict | None:
+    """A kept shift as the API shows it."""
+    if not snapshot:
+        return None
+    activities = [
+        _Shown(
+            a["code"],
+            a["name"],
+            a["category"],
+            a["color"],
+            dt.datetime.fromisoformat(a["start"]),
+            dt.datetime.fromisoformat(a["end"]),
+            a["note"],
+        )
+        for a in snapshot["activities"]
+    ]
+    return _shift_payload(dt.date.fromisoformat(snapshot["date"]), activities, _INSTANT.to_representation)
 
 
 @extend_schema_field(ShiftOutput(allow_null=True))
@@ -423,28 +449,9 @@ def _instants() -> Callable[[dt.datetime], str]:
 
 
 def _live_shift(shift: Shift, instant: Callable[[dt.datetime], str]) -> dict | None:
-    """A shift as it is now, in _shift's shape (without the round trip through its snapshot)."""
-    if not shift.activities:
-        return None
-    return {
-        "date": _DATE.to_representation(shift.date),
-        "start": instant(shift.start),
-        "end": instant(shift.end),
-        "activities": [
-            {
-                "activity_code": {
-                    "code": a.code,
-                    "name": a.name,
-                    "category": a.category,
-                    "color": a.color,
-                },
-                "start": instant(a.start),
-                "end": instant(a.end),
-                "note": a.note,
-            }
-            for a in shift.activities
-        ],
-    }
+    """A shift as it is now (without the round trip through its snapshot: its activities have
+    _Shown's fields)."""
+    return _shift_payload(shift.date, shift.activities, instant)
 
 
 # --- offers ----------------------------------------------------------------------------------------
