@@ -112,28 +112,6 @@ def _agents_of_users(user_ids: Sequence[int], *, exclude: Sequence[int]) -> list
 # --- offer ---------------------------------------------------------------------------------------
 
 
-def _check_for(
-    *,
-    agent: Agent,
-    date: dt.date,
-    kind: str,
-    their_date: dt.date | None,
-    now: dt.datetime,
-    count_offers: bool,
-) -> tuple[SwapSettings, SwapCheck]:
-    rules = SwapSettings.for_organization(agent.organization)
-    offered = shift_of(agent=agent, date=date)
-    return rules, SwapCheck(
-        rules=rules,
-        requester=agent,
-        offered=offered,
-        kind=kind,
-        their_date=their_date,
-        now=now,
-        count_offers=count_offers,
-    )
-
-
 @transaction.atomic
 def swap_offer_create(
     *,
