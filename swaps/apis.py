@@ -1,8 +1,7 @@
 """The swap endpoints of API.md's "Swaps" section: thin views over swaps.services and swaps.selectors."""
 
 import datetime as dt
-from collections.abc import Callable, Sequence
-from typing import NamedTuple
+from collections.abc import Callable
 
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -31,7 +30,7 @@ from em_agent.api.docs import (
 from em_agent.api.fields import AwareDateTimeField, DateField
 from em_agent.api.pagination import CursorPagination
 from em_agent.api.views import AgentAPIView
-from swaps.eligibility import CODES, NotEligible, Shift, ShiftActivity
+from swaps.eligibility import CODES, NotEligible, Shift
 from swaps.models import API_STATUSES, STATUS_BY_API_NAME, Swap, SwapKind
 from swaps.selectors import swap_candidates_for_agent, swap_get_for_agent, swap_list_for_agent
 from swaps.services import (
@@ -174,57 +173,37 @@ _INSTANT = serializers.DateTimeField()
 _DATE = serializers.DateField()
 
 
-class _Shown(NamedTuple):
-    """One activity of a shift as the API shows it, from a kept snapshot or from the schedule."""
-
-    code: str
-    name: str
-    category: str
-    color: str
-    start: dt.datetime
-    end: dt.datetime
-    note: str
-
-
-def _shift_payload(
-    date: dt.date, activities: Sequence[_Shown | ShiftActivity], instant: Callable[[dt.datetime], str]
-) -> dict | None:
-    """ShiftOutput's shape (activities in start order), instants in the active (the reader's) zone."""
-    if not activities:
+def _shift(snapshot: dict | None) -> dict | None:
+    """A kept shift as the API shows it (ShiftOutput's shape), instants in the reader's zone."""
+    if not snapshot or not snapshot["activities"]:
         return None
+    activities = [
+        {
+            "activity_code": {
+                "code": a["code"],
+                "name": a["name"],
+                "category": a["category"],
+                "color": a["color"],
+            },
+            "start": dt.datetime.fromisoformat(a["start"]),
+            "end": dt.datetime.fromisoformat(a["end"]),
+            "note": a["note"],
+        }
+        for a in snapshot["activities"]
+    ]
     return {
-        "date": _DATE.to_representation(date),
-        "start": instant(activities[0].start),
-        "end": instant(max(a.end for a in activities)),
+        "date": _DATE.to_representation(dt.date.fromisoformat(snapshot["date"])),
+        "start": _INSTANT.to_representation(activities[0]["start"]),
+        "end": _INSTANT.to_representation(max(a["end"] for a in activities)),
         "activities": [
             {
-                "activity_code": {"code": a.code, "name": a.name, "category": a.category, "color": a.color},
-                "start": instant(a.start),
-                "end": instant(a.end),
-                "note": a.note,
+                **a,
+                "start": _INSTANT.to_representation(a["start"]),
+                "end": _INSTANT.to_representation(a["end"]),
             }
             for a in activities
         ],
     }
-
-
-def _shift(snapshot: dict | None) -> dict | None:
-    """A kept shift as the API shows it."""
-    if not snapshot:
-        return None
-    activities = [
-        _Shown(
-            a["code"],
-            a["name"],
-            a["category"],
-            a["color"],
-            dt.datetime.fromisoformat(a["start"]),
-            dt.datetime.fromisoformat(a["end"]),
-            a["note"],
-        )
-        for a in snapshot["activities"]
-    ]
-    return _shift_payload(dt.date.fromisoformat(snapshot["date"]), activities, _INSTANT.to_representation)
 
 
 @extend_schema_field(ShiftOutput(allow_null=True))
@@ -357,9 +336,21 @@ _GATE = ("activation_required", "mfa_enrollment_required")
 # --- candidates ------------------------------------------------------------------------------------
 
 
+class CandidateShiftOutput(serializers.Serializer):
+    """A colleague's shift in the candidates list: its day and times. Its activities are the
+    swap's to show once offered (`asked_shift`): a list of every colleague of a large
+    organisation with their activities ran to 300 KB for the phone to fetch and parse."""
+
+    date = serializers.DateField()
+    start = serializers.DateTimeField()
+    end = serializers.DateTimeField()
+
+
 class CandidateOutput(serializers.Serializer):
     agent = AgentRefOutput()
-    shift = ShiftOutput(allow_null=True, help_text="Its shift on `their_date`; null for a give-away.")
+    shift = CandidateShiftOutput(
+        allow_null=True, help_text="Its shift on `their_date`; null for a give-away."
+    )
     eligible = serializers.BooleanField()
     violations = ViolationOutput(many=True)
 
@@ -399,7 +390,7 @@ class CandidatesApi(_SwapAPIView):
                 value=[
                     {
                         "agent": {"id": 5, "name": "Bram"},
-                        "shift": SHIFT_EXAMPLE,
+                        "shift": {key: SHIFT_EXAMPLE[key] for key in ("date", "start", "end")},
                         "eligible": True,
                         "violations": [],
                     }
@@ -425,7 +416,7 @@ class CandidatesApi(_SwapAPIView):
             [
                 {
                     "agent": {"id": c.agent.pk, "name": c.agent.name},
-                    "shift": _live_shift(c.shift, instant) if c.shift is not None else None,
+                    "shift": _candidate_shift(c.shift, instant),
                     "eligible": c.eligible,
                     "violations": [v.as_dict() for v in c.violations],
                 }
@@ -448,10 +439,15 @@ def _instants() -> Callable[[dt.datetime], str]:
     return instant
 
 
-def _live_shift(shift: Shift, instant: Callable[[dt.datetime], str]) -> dict | None:
-    """A shift as it is now (without the round trip through its snapshot: its activities have
-    _Shown's fields)."""
-    return _shift_payload(shift.date, shift.activities, instant)
+def _candidate_shift(shift: Shift | None, instant: Callable[[dt.datetime], str]) -> dict | None:
+    """CandidateShiftOutput's shape; None for a give-away (no shift back) or a day off."""
+    if shift is None or not shift.activities:
+        return None
+    return {
+        "date": _DATE.to_representation(shift.date),
+        "start": instant(shift.start),
+        "end": instant(shift.end),
+    }
 
 
 # --- offers ----------------------------------------------------------------------------------------

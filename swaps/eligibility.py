@@ -115,8 +115,8 @@ class Shift:
     def end(self) -> dt.datetime:
         return max(activity.end for activity in self.activities)
 
-    @property
-    def paid_hours(self) -> Decimal:
+    @cached_property
+    def paid_hours(self) -> Decimal:  # the offered shift's, asked once per candidate
         return _hours(activity for activity in self.activities if activity.paid)
 
     def snapshot(self) -> dict:

@@ -376,10 +376,17 @@ def test_candidates_and_the_ineligible_ones(logged_in, org, agent):
     everyone = client.get(f"/api/v1/swaps/candidates?date={DAY}&include=ineligible").json()
 
     assert [c["agent"]["name"] for c in eligible] == ["Fits"]
+    # The colleague's day and times, in the caller's zone; its activities only in the swap, once offered.
+    assert eligible[0]["shift"] == {
+        "date": str(DAY),
+        "start": "2026-12-08T13:00:00+01:00",
+        "end": "2026-12-08T21:00:00+01:00",
+    }
     by_name = {c["agent"]["name"]: c for c in everyone}
     assert by_name["Fits"]["eligible"] is True
     assert [v["code"] for v in by_name["Busy"]["violations"]] == ["shift_not_published"]
     assert [v["code"] for v in by_name["Free"]["violations"]] == ["no_shift"]
+    assert by_name["Free"]["shift"] is None
 
 
 def _queries_for(client, org, agent, count):
