@@ -4,6 +4,7 @@ each agent once per changed day."""
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import functools
 import logging
@@ -188,7 +189,9 @@ def schedule_days_apply(
     }
     for plan in plans:
         _validate_plan(plan, codes)
-    with transaction.atomic():
+    # A transaction if the caller has none; within the caller's, only the attempt's savepoint below
+    # (a failed call rolls back to it, and the caller's transaction goes on).
+    with transaction.atomic() if not connection.in_atomic_block else contextlib.nullcontext():
         for attempt in range(3):
             try:
                 # A savepoint: a lost race starts over from it. Lost races: a day this call meant to
@@ -361,56 +364,57 @@ def _write(
                 spec if spec.id is not None else spec._replace(id=next(allocated, None))
                 for spec in change.diff.created
             ]
+    # In the attempt's savepoint (schedule_days_apply): an overlap found below rolls back to it, and
+    # the caller's transaction goes on.
     try:
-        with transaction.atomic():  # a savepoint: the overlap below must not poison the caller's transaction
-            deferred = connection.vendor == "postgresql"
-            if deferred:
-                # Activities moved between days may overlap until every day is written.
-                connection.cursor().execute("SET CONSTRAINTS schedule_day_no_overlap DEFERRED")
-            # In (agent, date) order, as the locks are taken: two writers creating the same days wait
-            # for each other instead of deadlocking.
-            created_ids = bulk.days_insert(
-                sorted((change.values for change in changes if change.diff.day is None), key=_day_order)
+        deferred = connection.vendor == "postgresql"
+        if deferred:
+            # Activities moved between days may overlap until every day is written.
+            connection.cursor().execute("SET CONSTRAINTS schedule_day_no_overlap DEFERRED")
+        # In (agent, date) order, as the locks are taken: two writers creating the same days wait
+        # for each other instead of deadlocking.
+        created_ids = bulk.days_insert(
+            sorted((change.values for change in changes if change.diff.day is None), key=_day_order)
+        )
+        if created_ids is None:
+            raise _DaysCreatedMeanwhile
+        day_ids = {key: day.id for key, day in days.items()} | created_ids
+        bulk.days_update(
+            [(change.diff.day.id, change.values) for change in changes if change.diff.day is not None]
+        )
+        bulk.days_set_hash(hash_only)
+        bulk.activities_delete(removed)
+        bulk.activities_update([_activity_values(plan, day_id, spec) for day_id, plan, spec in updates])
+        new_ids = iter(
+            bulk.activities_insert(
+                [
+                    _activity_values(change.diff.plan, day_id, spec)
+                    for change in changes
+                    for day_id in (day_ids[(change.diff.plan.agent.pk, change.diff.plan.date)],)
+                    for spec in change.diff.created
+                ]
             )
-            if created_ids is None:
-                raise _DaysCreatedMeanwhile
-            day_ids = {key: day.id for key, day in days.items()} | created_ids
-            bulk.days_update(
-                [(change.diff.day.id, change.values) for change in changes if change.diff.day is not None]
+        )
+        for change in changes:
+            ids = [next(new_ids) for _spec in change.diff.created]
+            if change.journalled and _unnamed(change.diff.created):  # SQLite: ids known now
+                change.diff.created = [
+                    spec._replace(id=new_id) if spec.id is None else spec
+                    for spec, new_id in zip(change.diff.created, ids, strict=True)
+                ]
+        if deferred:
+            connection.cursor().execute("SET CONSTRAINTS schedule_day_no_overlap IMMEDIATE")
+        else:
+            _check_no_overlap_across_days(
+                [
+                    (
+                        change.diff.plan,
+                        day_ids[(change.diff.plan.agent.pk, change.diff.plan.date)],
+                        change.diff,
+                    )
+                    for change in changes
+                ]
             )
-            bulk.days_set_hash(hash_only)
-            bulk.activities_delete(removed)
-            bulk.activities_update([_activity_values(plan, day_id, spec) for day_id, plan, spec in updates])
-            new_ids = iter(
-                bulk.activities_insert(
-                    [
-                        _activity_values(change.diff.plan, day_id, spec)
-                        for change in changes
-                        for day_id in (day_ids[(change.diff.plan.agent.pk, change.diff.plan.date)],)
-                        for spec in change.diff.created
-                    ]
-                )
-            )
-            for change in changes:
-                ids = [next(new_ids) for _spec in change.diff.created]
-                if change.journalled and _unnamed(change.diff.created):  # SQLite: ids known now
-                    change.diff.created = [
-                        spec._replace(id=new_id) if spec.id is None else spec
-                        for spec, new_id in zip(change.diff.created, ids, strict=True)
-                    ]
-            if deferred:
-                connection.cursor().execute("SET CONSTRAINTS schedule_day_no_overlap IMMEDIATE")
-            else:
-                _check_no_overlap_across_days(
-                    [
-                        (
-                            change.diff.plan,
-                            day_ids[(change.diff.plan.agent.pk, change.diff.plan.date)],
-                            change.diff,
-                        )
-                        for change in changes
-                    ]
-                )
     except IntegrityError as exc:
         # The exclusion constraint (PostgreSQL): an overlap with an activity of a neighbouring day.
         diag = getattr(exc.__cause__, "diag", None)

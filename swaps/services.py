@@ -768,6 +768,8 @@ def swaps_on_days(*, keys: Sequence[tuple[int, dt.date]]) -> list[int]:
         .values_list("pk", "requester_id", "taker_id", "date", "their_date")
         .distinct()
     )
+    if not rows:
+        return []  # the common case: every schedule write and time-off filing asks
     invited: dict[int, list[int]] = {}
     for swap_id, agent_id in SwapRecipient.objects.filter(
         swap_id__in=[row[0] for row in rows], answer=Answer.PENDING
