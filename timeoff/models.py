@@ -455,6 +455,14 @@ class TimeOffRequest(Decision):
     def __str__(self) -> str:
         return f"time off of {self.agent_id} {self.start_date}..{self.end_date}: {self.status}"
 
+    def keep_days(self, days: list["TimeOffDay"]) -> None:
+        """`days` (in date order) as `self.days.all()` answers from now on, as prefetch_related
+        leaves them: the service that wrote them reads them again (to apply an approval, to
+        answer the request) without a query."""
+        kept = TimeOffDay.objects.filter(request=self)
+        kept._result_cache, kept._prefetch_done = list(days), True
+        self._prefetched_objects_cache = {**getattr(self, "_prefetched_objects_cache", {}), "days": kept}
+
     @property
     def partial_start(self) -> dt.datetime | None:
         return self.start if self.kind == TimeOffKind.PARTIAL_DAY else None

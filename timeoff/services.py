@@ -399,19 +399,21 @@ def time_off_request_create(
         from_intervals=from_intervals,
         created_at=now,
     )
-    TimeOffDay.objects.bulk_create(
-        [
-            TimeOffDay(
-                request=request,
-                agent=agent,
-                organization_id=agent.organization_id,
-                date=day.date,
-                start=day.start,
-                end=day.end,
-                minutes=day.minutes,
-            )
-            for day in ask.days
-        ]
+    request.keep_days(
+        TimeOffDay.objects.bulk_create(
+            [
+                TimeOffDay(
+                    request=request,
+                    agent=agent,
+                    organization_id=agent.organization_id,
+                    date=day.date,
+                    start=day.start,
+                    end=day.end,
+                    minutes=day.minutes,
+                )
+                for day in ask.days
+            ]
+        )
     )
     facts = _facts(ask, balance=balance, exclude_request=request.pk)
     verdict = approval_evaluate(facts=facts, now=now)
@@ -493,7 +495,7 @@ def _apply(request: TimeOffRequest, actor: User | None) -> None:
     a cancellation undoes). A day without a row yet gets one (not published): the time off is in it
     before the WFM publishes the day, and the sync lays it over what the WFM sends."""
     agent = request.agent
-    days = list(request.days.order_by("date"))
+    days = list(request.days.all())  # in date order (TimeOffDay's); kept by the create, else read
     # The days first, then their activities read under that lock (as every schedule writer does; a
     # day without a row yet is created by the schedule service, which retries if one appears meanwhile).
     schedule_days_lock(keys=[(agent.pk, day.date) for day in days])
@@ -543,7 +545,7 @@ def _recount_whole_days(request: TimeOffRequest) -> list[TimeOffDay]:
     the days' and the request's minutes follow, before the balance and the limits are asked. Part
     of a day counts its own span: nothing to recount. Under the agent's lock; the days are locked
     here (as _apply locks them again), so no sync rewrites them between this count and the write."""
-    days = list(request.days.order_by("date"))
+    days = list(request.days.all())  # in date order (TimeOffDay's)
     if request.kind != TimeOffKind.FULL_DAY:
         return days
     schedule_days_lock(keys=[(request.agent_id, day.date) for day in days])

@@ -289,6 +289,31 @@ def test_an_accrual_rule_earns_where_the_wfm_sends_no_balance(client, alice, vac
 
 
 @time_machine.travel(NOW, tick=False)
+@time_machine.travel(NOW, tick=False)
+def test_the_answer_to_a_request_is_the_request_as_read_back(client, alice, org, vac, auto_rule, logged_in):
+    """The 201 is rendered from what the service wrote, not read back: it must say all that a
+    read says, for each outcome (approved at once, waitlisted, part of a day)."""
+    TimeOffLimit.objects.create(organization=org, capacity=1)
+    other = AgentFactory(organization=org, timezone="Europe/Amsterdam")
+    TimeOffBalance.objects.create(agent=other, activity_code=vac, earned_minutes=40 * 60, as_of=NOW.date())
+    shift(other, MONDAY, ("PHONE", "09:00", "17:00"))
+    other_client = logged_in(other)
+
+    answers = [
+        (client, client.post(URL, _full(comment="Family")).json()),
+        (other_client, other_client.post(URL, _full()).json()),
+        (client, client.post(URL, _partial(date=TUESDAY)).json()),
+    ]
+
+    assert [(a["status"], a["substatus"]) for _c, a in answers] == [
+        ("approved", None),
+        ("pending", "waitlisted"),
+        ("approved", None),
+    ]
+    for reader, answer in answers:
+        assert answer == reader.get(f"{URL}/{answer['id']}").json()
+
+
 def test_a_full_limit_waitlists_in_order_and_a_cancellation_approves_the_first(
     client, alice, org, vac, auto_rule, logged_in, django_capture_on_commit_callbacks
 ):
