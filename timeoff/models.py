@@ -460,7 +460,9 @@ class TimeOffRequest(Decision):
         leaves them: the service that wrote them reads them again (to apply an approval, to
         answer the request) without a query."""
         kept = TimeOffDay.objects.filter(request=self)
-        kept._result_cache, kept._prefetch_done = list(days), True
+        # What Django's prefetch_one_level sets (django-stubs do not declare _prefetch_done).
+        kept._result_cache = list(days)
+        kept._prefetch_done = True  # type: ignore[attr-defined]
         self._prefetched_objects_cache = {**getattr(self, "_prefetched_objects_cache", {}), "days": kept}
 
     @property
