@@ -336,10 +336,10 @@ _GATE = ("activation_required", "mfa_enrollment_required")
 # --- candidates ------------------------------------------------------------------------------------
 
 
+# Without the activities, which the swap shows once offered (`asked_shift`): every colleague of a
+# large organisation with their activities ran to 300 KB for the phone to fetch and parse.
 class CandidateShiftOutput(serializers.Serializer):
-    """A colleague's shift in the candidates list: its day and times. Its activities are the
-    swap's to show once offered (`asked_shift`): a list of every colleague of a large
-    organisation with their activities ran to 300 KB for the phone to fetch and parse."""
+    """A colleague's shift: its day and times (its activities: the swap's `asked_shift`)."""
 
     date = serializers.DateField()
     start = serializers.DateTimeField()
@@ -349,7 +349,8 @@ class CandidateShiftOutput(serializers.Serializer):
 class CandidateOutput(serializers.Serializer):
     agent = AgentRefOutput()
     shift = CandidateShiftOutput(
-        allow_null=True, help_text="Its shift on `their_date`; null for a give-away."
+        allow_null=True,
+        help_text="Its shift on `their_date`; null for a give-away or a colleague free that day.",
     )
     eligible = serializers.BooleanField()
     violations = ViolationOutput(many=True)
