@@ -289,7 +289,6 @@ def test_an_accrual_rule_earns_where_the_wfm_sends_no_balance(client, alice, vac
 
 
 @time_machine.travel(NOW, tick=False)
-@time_machine.travel(NOW, tick=False)
 def test_the_answer_to_a_request_is_the_request_as_read_back(client, alice, org, vac, auto_rule, logged_in):
     """The 201 is rendered from what the service wrote, not read back: it must say all that a
     read says, for each outcome (approved at once, waitlisted, part of a day)."""
@@ -314,6 +313,7 @@ def test_the_answer_to_a_request_is_the_request_as_read_back(client, alice, org,
         assert answer == reader.get(f"{URL}/{answer['id']}").json()
 
 
+@time_machine.travel(NOW, tick=False)
 def test_a_full_limit_waitlists_in_order_and_a_cancellation_approves_the_first(
     client, alice, org, vac, auto_rule, logged_in, django_capture_on_commit_callbacks
 ):
