@@ -14,7 +14,11 @@ from django.utils import formats, translation
 from django.utils.functional import Promise
 from django.utils.translation import gettext_lazy as _
 
-ParamFormat = Literal["text", "date", "datetime", "id"]
+from em_agent.messages import Reason
+
+# "reason": an em_agent.messages.Reason, kept untranslated and rendered in the reader's language
+# (or plain text: a supervisor's own words).
+ParamFormat = Literal["text", "date", "datetime", "id", "reason"]
 
 
 @dataclass(frozen=True)
@@ -41,6 +45,7 @@ class Kind:
 _DATE: ParamFormat = "date"
 _ID: ParamFormat = "id"
 _TEXT: ParamFormat = "text"
+_REASON: ParamFormat = "reason"
 
 KINDS: dict[str, Kind] = {
     kind.name: kind
@@ -108,7 +113,7 @@ KINDS: dict[str, Kind] = {
             _("Your shift swap for %(date)s was denied."),
             {"swap_id": _ID, "date": _DATE},
             data=("swap_id", "date"),
-            optional={"reason": _TEXT},
+            optional={"reason": _REASON},
         ),
         Kind(
             "schedule_request_approved",
@@ -123,7 +128,7 @@ KINDS: dict[str, Kind] = {
             _("Your schedule change request for %(date)s was denied."),
             {"request_id": _ID, "date": _DATE},
             data=("request_id", "date"),
-            optional={"reason": _TEXT},
+            optional={"reason": _REASON},
         ),
         Kind(
             "time_off_approved",
@@ -138,7 +143,7 @@ KINDS: dict[str, Kind] = {
             _("Your time off from %(start_date)s to %(end_date)s was denied."),
             {"request_id": _ID, "start_date": _DATE, "end_date": _DATE},
             data=("request_id", "start_date", "end_date"),
-            optional={"reason": _TEXT},
+            optional={"reason": _REASON},
         ),
         Kind(
             "time_off_cancelled",
@@ -194,7 +199,7 @@ KINDS: dict[str, Kind] = {
             _("The shift swap offer for %(date)s was cancelled because a schedule changed."),
             {"swap_id": _ID, "date": _DATE},
             data=("swap_id", "date"),
-            optional={"reason": _TEXT},
+            optional={"reason": _REASON},
         ),
     )
 }
@@ -222,7 +227,7 @@ def params_validate(kind: Kind, params: dict) -> dict:
         raise ValueError(f"{kind.name}: missing {sorted(missing)}, unknown {sorted(unknown)}")
     if "variant" in params and params["variant"] not in kind.variants:
         raise ValueError(f"{kind.name}: no variant {params['variant']!r}")
-    stored: dict[str, str | int] = {}
+    stored: dict[str, str | int | dict] = {}
     for name, value in params.items():
         fmt = expected[name]
         if fmt == "date":
@@ -235,6 +240,8 @@ def params_validate(kind: Kind, params: dict) -> dict:
             stored[name] = value.astimezone(dt.UTC).isoformat()
         elif fmt == "id":
             stored[name] = int(value)
+        elif fmt == "reason" and isinstance(value, Reason):
+            stored[name] = value.as_json()
         else:
             stored[name] = str(value)[:200]
     return stored
@@ -245,6 +252,8 @@ def _display(value, fmt: ParamFormat, zone: zoneinfo.ZoneInfo):
         return formats.date_format(dt.date.fromisoformat(value), "l j F")
     if fmt == "datetime":
         return formats.date_format(dt.datetime.fromisoformat(value).astimezone(zone), "l j F H:i")
+    if fmt == "reason" and isinstance(value, dict):
+        return Reason.from_json(value).render()
     return value
 
 

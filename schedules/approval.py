@@ -18,15 +18,15 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import Protocol
 
 from django.db import connection
 from django.db.models import Q, QuerySet
-from django.utils import translation
-from django.utils.translation import gettext, gettext_noop
+from django.utils.translation import gettext_noop
 
+from em_agent.messages import Reason
 from em_agent.models import Organization
 from schedules.models import ApprovalRule, BlackoutPeriod, RequestType, RuleAction
 
@@ -35,45 +35,6 @@ _BLACKOUT_FIELD = {
     RequestType.TIME_OFF: "applies_to_time_off",
     RequestType.SWAP: "applies_to_swap",
 }
-
-
-@dataclass(frozen=True)
-class Reason:
-    """A decision's reason, kept as its untranslated message and parameters so that each reader
-    gets it in their own language (the agent in the app, a supervisor in the admin). A parameter
-    may itself be a list of reasons, joined with "; "."""
-
-    msgid: str
-    params: dict = field(default_factory=dict)
-
-    def render(self, language: str | None = None) -> str:
-        if language is not None:
-            with translation.override(language):
-                return self.render()
-        values = {
-            name: "; ".join(part.render() for part in value) if isinstance(value, list) else value
-            for name, value in self.params.items()
-        }
-        return gettext(self.msgid) % values if values else gettext(self.msgid)
-
-    def as_json(self) -> dict:
-        return {
-            "msgid": self.msgid,
-            "params": {
-                name: [part.as_json() for part in value] if isinstance(value, list) else value
-                for name, value in self.params.items()
-            },
-        }
-
-    @classmethod
-    def from_json(cls, data: dict) -> Reason:
-        return cls(
-            data["msgid"],
-            {
-                name: [cls.from_json(part) for part in value] if isinstance(value, list) else value
-                for name, value in data.get("params", {}).items()
-            },
-        )
 
 
 @dataclass(frozen=True)

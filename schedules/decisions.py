@@ -32,9 +32,10 @@ from rest_framework import status
 
 from em_agent.authorization import can_decide_for
 from em_agent.exceptions import ApplicationError
+from em_agent.messages import Reason
 from em_agent.models import Agent, Organization, User
 from notifications.services import notify_each
-from schedules.approval import Reason, Verdict
+from schedules.approval import Verdict
 from schedules.models import ApprovalRule, Decision, RequestStatus, RuleAction
 
 D = TypeVar("D", bound=Decision)
@@ -184,9 +185,9 @@ def _deny(
     items = []
     for agent in lifecycle.recipients(decision):
         params = lifecycle.params(decision)
-        text = decision.reason_text(agent.language)  # the notification's text is the reader's
-        if text:
-            params["reason"] = text
+        reason = decision.reason_param()  # rendered when read, in the reader's language
+        if reason:
+            params["reason"] = reason
         items.append((agent, params))
     notify_each(kind=lifecycle.denied_kind, items=items)
 

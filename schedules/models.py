@@ -12,6 +12,7 @@ from django.db.models import F, Q
 from django.utils.timezone import now as utc_now
 from django.utils.translation import gettext_lazy as _
 
+from em_agent.messages import Reason
 from em_agent.models import Agent, Organization
 
 
@@ -334,9 +335,14 @@ class Decision(models.Model):
     def reason_text(self, language: str | None = None) -> str:
         """The reason in the active language (or `language`)."""
         if self.status_reason_i18n:
-            from schedules.approval import Reason  # the engine imports these models
-
             return Reason.from_json(self.status_reason_i18n).render(language)
+        return self.status_reason
+
+    def reason_param(self) -> Reason | str:
+        """The reason as a notification keeps it: untranslated when it is one of ours (each reader
+        gets it in their language), else a supervisor's own words."""
+        if self.status_reason_i18n:
+            return Reason.from_json(self.status_reason_i18n)
         return self.status_reason
 
 

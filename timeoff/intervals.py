@@ -36,9 +36,10 @@ from django.utils.translation import gettext_noop
 
 from em_agent.exceptions import ApplicationError
 from em_agent.localtime import local_day_bounds
+from em_agent.messages import Reason
 from em_agent.models import Agent
 from em_agent.policies import wfm_feature_require
-from schedules.approval import Reason, RequestFacts, Verdict, approval_days_lock
+from schedules.approval import RequestFacts, Verdict, approval_days_lock
 from schedules.models import Activity, ActivityCategory, ActivitySource, RequestType, RuleAction, ScheduleDay
 from timeoff.days import RequestedDay
 from timeoff.models import (

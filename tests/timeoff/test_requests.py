@@ -567,6 +567,19 @@ def test_the_lapse_denies_what_began_undecided(client, alice):
     assert time_off_requests_lapse(now=local(alice, MONDAY, "13:01")) == 1
     assert TimeOffRequest.objects.get(pk=pending["id"]).status == "denied"
     assert Notification.objects.filter(user=alice.user, kind="time_off_denied").exists()
+    # The reason as each reader asks for it, not in the language of the agent's profile.
+    bodies = {
+        language: next(
+            n["body"]
+            for n in client.get("/api/v1/notifications", headers={"Accept-Language": language}).json()[
+                "results"
+            ]
+            if n["kind"] == "time_off_denied"
+        )
+        for language in ("en", "nl")
+    }
+    assert bodies["en"].endswith("Reason: The time off began before a supervisor decided.")
+    assert "Reden:" in bodies["nl"] and "began" not in bodies["nl"]
 
 
 def test_the_demo_has_time_off_rules_limits_an_accrual_rule_and_one_waitlisted_request(settings, tmp_path):
