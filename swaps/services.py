@@ -19,10 +19,11 @@ from django.utils.translation import gettext_noop
 from rest_framework import status
 
 from em_agent.exceptions import ApplicationError
+from em_agent.messages import Reason
 from em_agent.models import Agent, User
 from notifications.models import Notification
 from notifications.services import notify_each
-from schedules.approval import DateRange, Reason, RequestFacts, Verdict, approval_evaluate_strictest
+from schedules.approval import DateRange, RequestFacts, Verdict, approval_evaluate_strictest
 from schedules.decisions import (
     Lifecycle,
     decision_approve,
@@ -73,7 +74,10 @@ def _not_open(swap: Swap, now: dt.datetime) -> ApplicationError:
     if swap.status == SwapStatus.EXPIRED or (swap.status == SwapStatus.OPEN and swap.expires_at <= now):
         return _conflict("swap_expired", _("This swap offer has expired."))
     return _conflict(
-        "swap_not_open", _("This swap offer is no longer open (%(status)s).") % {"status": swap.api_status}
+        "swap_not_open",
+        # The status as the reader's language names it ("cancelled", "geannuleerd").
+        _("This swap offer is no longer open (%(status)s).")
+        % {"status": str(swap.get_status_display()).lower()},
     )
 
 
@@ -708,7 +712,7 @@ def _recheck_one(pk: int, now: dt.datetime) -> str | None:
         told = [swap.requester, *_agents_of_users(notified, exclude=[swap.requester_id])]
         notify_each(
             kind="swap_invalidated",
-            items=[(agent, {**_params(swap), "reason": swap.reason_text(agent.language)}) for agent in told],
+            items=[(agent, {**_params(swap), "reason": swap.reason_param()}) for agent in told],
         )
     return "cancelled"
 

@@ -145,8 +145,11 @@ def test_cancelled_by_the_requester_only(logged_in, agent, teammate):
     assert own.status_code == 409 and own.json()["code"] == "own_swap"
     assert cancelled.json()["status"] == "cancelled"
     assert "swap_cancelled" in kinds_of(teammate)
-    late = logged_in(teammate).post(f"/api/v1/swaps/{swap_id}/accept")
+    late = logged_in(teammate).post(f"/api/v1/swaps/{swap_id}/accept", headers={"Accept-Language": "en"})
     assert late.status_code == 409 and late.json()["code"] == "swap_not_open"
+    assert late.json()["detail"] == "This swap offer is no longer open (cancelled)."
+    late_nl = logged_in(teammate).post(f"/api/v1/swaps/{swap_id}/accept", headers={"Accept-Language": "nl"})
+    assert "(geannuleerd)" in late_nl.json()["detail"]  # the status named in the reader's language
 
 
 def test_outsiders_get_404(logged_in, agent, teammate, outsider, org):
@@ -248,6 +251,19 @@ def test_an_open_offer_whose_shift_changed_is_cancelled(logged_in, agent, teamma
 
     assert Swap.objects.get().status == SwapStatus.CANCELLED
     assert Notification.objects.filter(kind="swap_invalidated").count() == 2
+    # The reason in the language the reader asks for, whatever the profile's.
+    for language, words in (
+        ("en", "Reason: The swap no longer holds"),
+        ("nl", "Reden: De ruil gaat niet meer door"),
+    ):
+        (body,) = [
+            n["body"]
+            for n in logged_in(teammate)
+            .get("/api/v1/notifications", headers={"Accept-Language": language})
+            .json()["results"]
+            if n["kind"] == "swap_invalidated"
+        ]
+        assert words in body, body
 
 
 # --- eligibility --------------------------------------------------------------------------------------
