@@ -1,6 +1,4 @@
-"""A message kept untranslated (its msgid and parameters), rendered in each reader's language: a
-decision's reason, which the agent reads in the app and in a notification, a supervisor in the
-admin, each in their own language."""
+"""Messages kept untranslated and rendered in each reader's language."""
 
 from __future__ import annotations
 

@@ -12,6 +12,6 @@ get_resolver().url_patterns  # noqa: B018  (reading the property imports them)
 # What is loaded by now lives as long as the process: the collector's full passes need not walk it
 # again and again. A request that allocates much (the swap candidates of a large organisation)
 # triggers full passes, and each walked the ~170,000 objects of the loaded project: 90-180 ms added
-# to one request in ten, the whole of the candidates' p99 (bench/swaps.py); frozen, they cost a few.
+# to about one request in eight, the whole of the candidates' p99 (bench/swaps.py); frozen, they cost a few.
 gc.collect()
 gc.freeze()

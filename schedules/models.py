@@ -332,18 +332,17 @@ class Decision(models.Model):
     class Meta:
         abstract = True
 
-    def reason_text(self, language: str | None = None) -> str:
-        """The reason in the active language (or `language`)."""
-        if self.status_reason_i18n:
-            return Reason.from_json(self.status_reason_i18n).render(language)
-        return self.status_reason
-
     def reason_param(self) -> Reason | str:
         """The reason as a notification keeps it: untranslated when it is one of ours (each reader
         gets it in their language), else a supervisor's own words."""
         if self.status_reason_i18n:
             return Reason.from_json(self.status_reason_i18n)
         return self.status_reason
+
+    def reason_text(self, language: str | None = None) -> str:
+        """The reason in the active language (or `language`)."""
+        reason = self.reason_param()
+        return reason.render(language) if isinstance(reason, Reason) else reason
 
 
 class RequestAction(models.TextChoices):
