@@ -314,6 +314,19 @@ def test_the_answer_to_a_request_is_the_request_as_read_back(client, alice, org,
 
 
 @time_machine.travel(NOW, tick=False)
+def test_an_approval_at_once_does_not_read_back_the_days_it_wrote(client, auto_rule):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    with CaptureQueriesContext(connection) as queries:
+        answer = client.post(URL, _full(TUESDAY)).json()
+
+    assert answer["status"] == "approved" and [d["date"] for d in answer["days"]] == [str(TUESDAY)]
+    own_days = f'"timeoff_timeoffday"."request_id" = {answer["id"]}'
+    assert not [q["sql"] for q in queries if q["sql"].startswith("SELECT") and own_days in q["sql"]]
+
+
+@time_machine.travel(NOW, tick=False)
 def test_a_full_limit_waitlists_in_order_and_a_cancellation_approves_the_first(
     client, alice, org, vac, auto_rule, logged_in, django_capture_on_commit_callbacks
 ):
