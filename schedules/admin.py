@@ -382,7 +382,8 @@ class ScheduleRequestAdmin(DecisionQueueAdmin):
         agent, zone = obj.agent, obj.agent.zone
         day = ScheduleDay.objects.filter(agent=agent, date=obj.date).first()
         activities = (
-            Activity.objects.filter(agent=agent, day__date=obj.date)
+            Activity.objects.of_agent(agent.pk)
+            .filter(day__date=obj.date)
             .select_related("activity_code")
             .order_by("start")
         )

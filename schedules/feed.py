@@ -140,7 +140,8 @@ def calendar_feed_ics(*, feed: CalendarFeed, now: dt.datetime) -> bytes:
     agent = feed.agent
     first, end = calendar_feed_window(agent=agent, now=now)
     rows = (
-        Activity.objects.filter(agent=agent, day__date__gte=first, day__date__lt=end, day__published=True)
+        Activity.objects.of_agent(agent.pk)
+        .filter(day__date__gte=first, day__date__lt=end, day__published=True)
         .order_by("start", "id")
         .values_list("id", "start", "end", "note", "activity_code__name", "activity_code__category")
     )

@@ -4,6 +4,10 @@ and the journal of every change (what it replaced, so it can be undone exactly).
 Activities are UTC instants plus the agent's zone; a day is a local date. An activity belongs to the
 local day it starts on and may run past midnight (a night shift)."""
 
+from __future__ import annotations
+
+from collections.abc import Collection
+
 from django.conf import settings
 from django.core import checks
 from django.core.validators import RegexValidator
@@ -103,6 +107,20 @@ class ActivitySource(models.TextChoices):
     SUPERVISOR = "supervisor", _("Supervisor")
 
 
+class ActivityQuerySet(models.QuerySet):
+    def of_agent(self, agent_id: int) -> ActivityQuerySet:
+        """The agent's activities, the day's agent named too: with a condition on the days' dates,
+        PostgreSQL then reads the agent's days by (agent, date) instead of hashing every agent's day
+        of those dates, which it does when it knows only the activities' agent (it cannot tell that
+        an agent's activities lie on that agent's days): 2 ms a date at 800 agents against 0.04."""
+        return self.filter(agent_id=agent_id, day__agent_id=agent_id)
+
+    def of_agents(self, agent_ids: Collection[int]) -> ActivityQuerySet:
+        """As of_agent, for a few agents."""
+        ids = sorted(agent_ids)
+        return self.filter(agent_id__in=ids, day__agent_id__in=ids)
+
+
 class Activity(models.Model):
     """No two activities of an agent overlap: within a day the schedule service checks it (it writes
     a day only under the day's row lock), and between days, on PostgreSQL, an exclusion constraint on
@@ -122,6 +140,8 @@ class Activity(models.Model):
     end = models.DateTimeField()
     note = models.TextField(blank=True, max_length=2000)
     source = models.CharField(max_length=20, choices=ActivitySource.choices, default=ActivitySource.WFM)
+
+    objects = ActivityQuerySet.as_manager()
 
     class Meta:
         ordering = ["start"]

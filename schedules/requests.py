@@ -103,7 +103,7 @@ def _published_day(*, agent: Agent, date: dt.date) -> ScheduleDay:
 def _plan_for(request: ScheduleRequest) -> DayPlan:
     """The request's day as it would become, from the day as it is now."""
     specs = activity_specs(
-        Activity.objects.filter(agent=request.agent, day__date=request.date).order_by("start")
+        Activity.objects.of_agent(request.agent_id).filter(day__date=request.date).order_by("start")
     )
     if request.action in (RequestAction.EDIT, RequestAction.CANCEL):
         if request.activity_id is None or request.activity_id not in {spec.id for spec in specs}:

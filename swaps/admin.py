@@ -87,7 +87,8 @@ def swap_days_before_after(swap: Swap) -> list[DayView]:
     dates = {plan.date for plan in plans}
     now: dict[tuple[int, dt.date], list[_Block]] = {(plan.agent.pk, plan.date): [] for plan in plans}
     for activity in (
-        Activity.objects.filter(agent_id__in=list(agents), day__date__in=dates)
+        Activity.objects.of_agents(agents)
+        .filter(day__date__in=dates)
         .select_related("activity_code", "day")
         .order_by("start")
     ):

@@ -219,7 +219,7 @@ def _activity(row) -> tuple[int, ShiftActivity]:
 
 def shift_of(*, agent: Agent, date: dt.date, lock: bool = False) -> Shift:
     """The agent's shift on its local day `date` (no activities: a day off), in two queries."""
-    activities = Activity.objects.filter(agent=agent, day__date=date).order_by("start")
+    activities = Activity.objects.of_agent(agent.pk).filter(day__date=date).order_by("start")
     if lock:
         activities = activities.select_for_update(of=("self",))
     rows = [_activity(row)[1] for row in _activity_rows(activities)]
@@ -390,6 +390,7 @@ class SwapCheck:
                     Exists(
                         Activity.objects.filter(
                             agent=OuterRef("pk"),
+                            day__agent=OuterRef("pk"),  # see ActivityQuerySet.of_agent
                             day__date=their_date,
                             activity_code_id__in=sorted(self.not_tradable),
                         )

@@ -304,9 +304,11 @@ def swap_exchange_plans(*, swap: Swap, offered: Shift, asked: Shift | None) -> l
     agents = {swap.requester.pk: swap.requester, taker.pk: taker}
     keys = _keys(swap)
     current: dict[tuple[int, dt.date], list[ActivitySpec]] = {key: [] for key in keys}
-    for activity in Activity.objects.filter(
-        agent_id__in=list(agents), day__date__in={date for _agent, date in keys}
-    ).order_by("start"):
+    for activity in (
+        Activity.objects.of_agents(agents)
+        .filter(day__date__in={date for _agent, date in keys})
+        .order_by("start")
+    ):
         key = (activity.agent_id, activity.start.astimezone(agents[activity.agent_id].zone).date())
         if key in current and activity.pk not in gone:
             current[key].append(activity_specs([activity])[0])

@@ -265,9 +265,11 @@ def _told(copies: Sequence[DayPlan], overlays: Sequence[DayPlan]) -> tuple[set[K
         if (agent_id, date) in keys
     }
     before: dict[Key, list[tuple]] = defaultdict(list)
-    for agent_id, date, start, end, code_id, note, source in Activity.objects.filter(
-        agent_id__in=agent_ids, day__date__in=dates
-    ).values_list("agent_id", "day__date", "start", "end", "activity_code_id", "note", "source"):
+    for agent_id, date, start, end, code_id, note, source in (
+        Activity.objects.of_agents(agent_ids)
+        .filter(day__date__in=dates)
+        .values_list("agent_id", "day__date", "start", "end", "activity_code_id", "note", "source")
+    ):
         if (agent_id, date) in keys:
             before[(agent_id, date)].append((start, end, code_id, note, source))
     told: set[Key] = set()

@@ -135,9 +135,11 @@ def _spans(request: TimeOffRequest, days: list[TimeOffDay]) -> dict[dt.date, tup
     spans = {day.date: (day.start, day.end) for day in days}
     if request.kind == TimeOffKind.FULL_DAY:
         shifts: dict[dt.date, tuple[dt.datetime, dt.datetime]] = {}
-        for date, start, end in Activity.objects.filter(
-            agent_id=request.agent_id, day__date__in=list(spans)
-        ).values_list("day__date", "start", "end"):
+        for date, start, end in (
+            Activity.objects.of_agent(request.agent_id)
+            .filter(day__date__in=list(spans))
+            .values_list("day__date", "start", "end")
+        ):
             first, last = shifts.get(date, (start, end))
             shifts[date] = (min(first, start), max(last, end))
         spans.update(shifts)

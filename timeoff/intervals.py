@@ -136,7 +136,8 @@ def intervals_for_agent(*, agent: Agent, date: dt.date, now: dt.datetime | None 
         return _empty(agent, date)
 
     work = list(
-        Activity.objects.filter(agent=agent, day__date=date, activity_code__paid=True)
+        Activity.objects.of_agent(agent.pk)
+        .filter(day__date=date, activity_code__paid=True)
         .exclude(activity_code__category__in=_NOT_WORK)
         .exclude(source=ActivitySource.TIME_OFF)
         .order_by("start")

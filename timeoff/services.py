@@ -500,9 +500,11 @@ def _apply(request: TimeOffRequest, actor: User | None) -> None:
     # day without a row yet is created by the schedule service, which retries if one appears meanwhile).
     schedule_days_lock(keys=[(agent.pk, day.date) for day in days])
     current: dict[dt.date, list[Activity]] = defaultdict(list)
-    for activity in Activity.objects.filter(
-        agent=agent, day__date__in=[day.date for day in days]
-    ).select_related("day"):
+    for activity in (
+        Activity.objects.of_agent(agent.pk)
+        .filter(day__date__in=[day.date for day in days])
+        .select_related("day")
+    ):
         current[activity.day.date].append(activity)
     plans = [plan for day in days if (plan := _plan_for(request, day, current[day.date])) is not None]
     result = schedule_days_apply(
