@@ -1,6 +1,7 @@
 from decimal import Decimal
 
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import (
     OpenApiExample,
     OpenApiParameter,
@@ -342,6 +343,41 @@ class TimeOffRequestOutput(serializers.Serializer):
         return {"type": "rule" if request.decided_by_rule_id else "system", "name": None}
 
 
+NOT_RESTORED_WHY = {
+    "overlap": _("Its time is taken by another activity now."),
+    "changed": _("It was changed or removed after the time off was approved."),
+    "wfm_copy": _("The WFM has sent a newer schedule for this day since; that schedule stands."),
+}
+
+
+class NotRestoredOutput(serializers.Serializer):
+    date = serializers.DateField(help_text="The local day it was on.")
+    activity_code = serializers.CharField()
+    start = serializers.DateTimeField(help_text="As it was before the time off.")
+    end = serializers.DateTimeField()
+    why = serializers.ChoiceField(
+        choices=list(NOT_RESTORED_WHY),
+        help_text=(
+            "`overlap`: its time is taken now; `changed`: changed or removed since; `wfm_copy`: the WFM sent "
+            "a newer copy of the day, which stands."
+        ),
+    )
+    detail = serializers.SerializerMethodField(help_text="`why` in the reader's language.")
+
+    def get_detail(self, item) -> str:
+        return str(NOT_RESTORED_WHY[item.why])
+
+
+class TimeOffCancelOutput(TimeOffRequestOutput):
+    not_restored = NotRestoredOutput(
+        many=True,
+        help_text=(
+            "What the time off had replaced that could not be put back (empty when the day is as it was, "
+            "and for a withdrawn request)."
+        ),
+    )
+
+
 TIME_OFF_EXAMPLE = {
     "id": 52,
     "kind": "full_day",
@@ -613,7 +649,7 @@ class TimeOffRequestCancelApi(AgentAPIView):
         ),
         request=None,
         responses={
-            200: TimeOffRequestOutput,
+            200: TimeOffCancelOutput,
             **error_responses(
                 "not_found",
                 "cannot_cancel_past",
@@ -635,16 +671,46 @@ class TimeOffRequestCancelApi(AgentAPIView):
                     "decided_by": {"type": "rule", "name": None},
                     "decided_at": "2026-12-03T10:12:00+01:00",
                     "cancelled_at": "2026-12-05T08:00:00+01:00",
+                    "not_restored": [],
                 },
                 response_only=True,
-            )
+            ),
+            OpenApiExample(
+                "Cancelled, the WFM's newer copy of the day standing",
+                value={
+                    **TIME_OFF_EXAMPLE,
+                    "status": "cancelled",
+                    "status_reason": "Approved automatically.",
+                    "substatus": None,
+                    "waitlist_position": None,
+                    "decided_by": {"type": "rule", "name": None},
+                    "decided_at": "2026-12-03T10:12:00+01:00",
+                    "cancelled_at": "2026-12-05T08:00:00+01:00",
+                    "not_restored": [
+                        {
+                            "date": "2026-12-07",
+                            "activity_code": "PHONE",
+                            "start": "2026-12-07T09:00:00+01:00",
+                            "end": "2026-12-07T17:30:00+01:00",
+                            "why": "wfm_copy",
+                            "detail": "The WFM has sent a newer schedule for this day since; that schedule stands.",
+                        }
+                    ],
+                },
+                response_only=True,
+            ),
         ],
         tags=["time off (CXone)"],
     )
     def post(self, request, request_id: int):
-        time_off_request_cancel(agent=self.agent, request_id=request_id)
+        cancelled = time_off_request_cancel(agent=self.agent, request_id=request_id)
+        fresh = time_off_request_get_for_agent(agent=self.agent, id=request_id)
+        # TimeOffCancelOutput's shape: the request as it is now, and what its cancellation left.
         return Response(
-            TimeOffRequestOutput(time_off_request_get_for_agent(agent=self.agent, id=request_id)).data
+            {
+                **TimeOffRequestOutput(fresh).data,
+                "not_restored": NotRestoredOutput(cancelled.not_restored, many=True).data,
+            }
         )
 
 

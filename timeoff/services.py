@@ -14,7 +14,7 @@ import logging
 import zoneinfo
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 
 from django.db import transaction
@@ -50,6 +50,7 @@ from schedules.diff import ActivitySpec, DayPlan, day_carve
 from schedules.models import Activity, ActivityCode, ActivitySource, RequestType, RuleAction
 from schedules.services import (
     MAX_ACTIVITY_LENGTH,
+    NotRestored,
     activity_specs,
     schedule_change_group_undo,
     schedule_days_apply,
@@ -608,11 +609,22 @@ def time_off_request_deny(*, request_id: int, actor: User, reason: str = "") -> 
 
 
 @dataclass(frozen=True)
+class NotPutBack:
+    """An activity the time off had replaced that its cancellation could not put back. `why`: as
+    schedules.services.NotRestored's ("overlap": its time is taken now; "changed": changed or
+    removed since; "wfm_copy": the WFM sent a newer copy of the day, which stands)."""
+
+    date: dt.date
+    activity_code: str
+    start: dt.datetime
+    end: dt.datetime
+    why: str
+
+
+@dataclass(frozen=True)
 class Cancelled:
     request: TimeOffRequest
-    # Activities the time off had replaced that could not be put back (their time is taken now,
-    # or the WFM sent a newer copy of the day, which stands).
-    not_restored: int = 0
+    not_restored: list[NotPutBack] = field(default_factory=list)
 
 
 @transaction.atomic
@@ -642,7 +654,7 @@ def time_off_request_cancel(*, agent: Agent, request_id: int) -> Cancelled:
             _("Time off that has begun can no longer be cancelled."),
             status_code=status.HTTP_409_CONFLICT,
         )
-    not_restored = 0
+    not_restored: list[NotPutBack] = []
     if request.change_group is not None:
         undo = schedule_change_group_undo(
             group=request.change_group,
@@ -651,7 +663,7 @@ def time_off_request_cancel(*, agent: Agent, request_id: int) -> Cancelled:
             reason=f"time off request {request.pk} cancelled",
             wfm_copy_wins=True,
         )
-        not_restored = len(undo.not_restored)
+        not_restored = _not_put_back(undo.not_restored)
     request.status = TimeOffStatus.CANCELLED
     request.cancelled_at = now
     request.save(update_fields=["status", "cancelled_at"])
@@ -666,6 +678,26 @@ def time_off_request_cancel(*, agent: Agent, request_id: int) -> Cancelled:
     organization_id = agent.organization_id
     transaction.on_commit(lambda: _advance_later(organization_id, dates), robust=True)
     return Cancelled(request=request, not_restored=not_restored)
+
+
+def _not_put_back(lost: Sequence[NotRestored]) -> list[NotPutBack]:
+    if not lost:
+        return []
+    codes = dict(
+        ActivityCode.objects.filter(pk__in={item.activity["activity_code_id"] for item in lost}).values_list(
+            "pk", "code"
+        )
+    )
+    return [
+        NotPutBack(
+            date=item.date,
+            activity_code=codes[item.activity["activity_code_id"]],
+            start=dt.datetime.fromisoformat(item.activity["start"]),
+            end=dt.datetime.fromisoformat(item.activity["end"]),
+            why=item.why,
+        )
+        for item in sorted(lost, key=lambda item: item.activity["start"])
+    ]
 
 
 def _advance_later(organization_id: int, dates: Sequence[dt.date]) -> None:

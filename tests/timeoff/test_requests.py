@@ -442,6 +442,7 @@ def test_cancelling_approved_time_off_restores_the_day_exactly_ids_included_and_
 
     assert response.status_code == 200, response.content
     assert response.json()["status"] == "cancelled"
+    assert response.json()["not_restored"] == []
     after = list(
         Activity.objects.filter(agent=alice, day__date=MONDAY).values_list(
             "id", "activity_code", "start", "end"
@@ -463,6 +464,16 @@ def test_a_day_the_wfm_rewrote_since_is_restored_to_the_wfms_copy(client, alice,
 
     assert (response.status_code, response.json()["status"]) == (200, "cancelled")
     assert _day(alice, MONDAY) == [("PHONE", "10:00", "18:00")]  # the WFM's copy stands
+    # and the answer says what of Monday's former day did not come back, and why
+    assert [
+        (item["date"], item["activity_code"], item["start"], item["end"], item["why"])
+        for item in response.json()["not_restored"]
+    ] == [
+        (MONDAY.isoformat(), "PHONE", f"{MONDAY}T09:00:00+01:00", f"{MONDAY}T12:00:00+01:00", "wfm_copy"),
+        (MONDAY.isoformat(), "LUNCH", f"{MONDAY}T12:00:00+01:00", f"{MONDAY}T12:30:00+01:00", "wfm_copy"),
+        (MONDAY.isoformat(), "PHONE", f"{MONDAY}T12:30:00+01:00", f"{MONDAY}T17:30:00+01:00", "wfm_copy"),
+    ]
+    assert response.json()["not_restored"][0]["detail"].startswith("The WFM has sent a newer schedule")
     assert _day(alice, TUESDAY) == [  # the day the sync left alone: the journal's before-state
         ("PHONE", "09:00", "12:00"),
         ("LUNCH", "12:00", "12:30"),
