@@ -635,6 +635,18 @@ class TimeOffRequestDetailApi(AgentAPIView):
         return Response(TimeOffRequestOutput(found).data)
 
 
+CANCELLED_EXAMPLE = {
+    **TIME_OFF_EXAMPLE,
+    "status": "cancelled",
+    "status_reason": "Approved automatically.",
+    "substatus": None,
+    "waitlist_position": None,
+    "decided_by": {"type": "rule", "name": None},
+    "decided_at": "2026-12-03T10:12:00+01:00",
+    "cancelled_at": "2026-12-05T08:00:00+01:00",
+}
+
+
 class TimeOffRequestCancelApi(AgentAPIView):
     wfm_feature = "time_off"
 
@@ -660,32 +672,11 @@ class TimeOffRequestCancelApi(AgentAPIView):
             ),
         },
         examples=[
-            OpenApiExample(
-                "Cancelled",
-                value={
-                    **TIME_OFF_EXAMPLE,
-                    "status": "cancelled",
-                    "status_reason": "Approved automatically.",
-                    "substatus": None,
-                    "waitlist_position": None,
-                    "decided_by": {"type": "rule", "name": None},
-                    "decided_at": "2026-12-03T10:12:00+01:00",
-                    "cancelled_at": "2026-12-05T08:00:00+01:00",
-                    "not_restored": [],
-                },
-                response_only=True,
-            ),
+            OpenApiExample("Cancelled", value={**CANCELLED_EXAMPLE, "not_restored": []}, response_only=True),
             OpenApiExample(
                 "Cancelled, the WFM's newer copy of the day standing",
                 value={
-                    **TIME_OFF_EXAMPLE,
-                    "status": "cancelled",
-                    "status_reason": "Approved automatically.",
-                    "substatus": None,
-                    "waitlist_position": None,
-                    "decided_by": {"type": "rule", "name": None},
-                    "decided_at": "2026-12-03T10:12:00+01:00",
-                    "cancelled_at": "2026-12-05T08:00:00+01:00",
+                    **CANCELLED_EXAMPLE,
                     "not_restored": [
                         {
                             "date": "2026-12-07",
