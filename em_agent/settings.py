@@ -223,6 +223,9 @@ SPECTACULAR_SETTINGS = {
         "LanguageEnum": "em_agent.models.Language.choices",
         "PlatformEnum": "notifications.models.Platform.choices",
         "WfmSystemEnum": "em_agent.models.WfmSystem.choices",
+        # A request's and a cancellation's answers share these (the names they had with one).
+        "TimeOffRequestOutputStatusEnum": "timeoff.models.TimeOffStatus.choices",
+        "TimeOffRequestOutputKindEnum": "timeoff.models.TimeOffKind.choices",
     },
 }
 
