@@ -154,10 +154,10 @@ class WithinLimits:
             return None
         first = min(full, key=lambda limit: (limit.date, limit.interval_start or now))
         if first.interval_start is None:
-            return Reason(gettext_noop("the limit of %(date)s is reached"), {"date": first.date.isoformat()})
+            return Reason(gettext_noop("the limit of %(date)s is reached"), {"date": first.date})
         return Reason(
             gettext_noop("the limit of %(date)s at %(time)s is reached"),
-            {"date": first.date.isoformat(), "time": first.interval_start.strftime("%H:%M")},
+            {"date": first.date, "time": first.interval_start.strftime("%H:%M")},
         )
 
 

@@ -273,7 +273,7 @@ def _decide(kind: IntervalType):
                         "why": [
                             Reason(
                                 gettext_noop("the limit of %(date)s is reached"),
-                                {"date": first.date.isoformat()},
+                                {"date": first.date},
                             )
                         ]
                     },

@@ -82,7 +82,7 @@ def test_a_full_day_limit_fails_its_condition_with_the_day_named(org):
     ]
     verdict = approval_evaluate(facts=_facts(org, limits=lambda: limits), now=NOW)
     assert (verdict.action, verdict.failed) == (RuleAction.MANUAL, ("limit_full",))
-    assert verdict.reason.render("en") == "Sent to a supervisor: the limit of 2026-12-15 is reached."
+    assert verdict.reason.render("en") == "Sent to a supervisor: the limit of Tuesday 15 December is reached."
 
     room = [LimitUse(date=FIRST, capacity=Decimal(2), used=Decimal(1), wanted=Decimal(1))]
     assert (
@@ -105,7 +105,8 @@ def test_an_interval_limit_in_hours_names_the_intervals_wall_time(org, agent):
     verdict = approval_evaluate(facts=_facts(org, limits=lambda: hours), now=NOW)
     assert verdict.failed == ("limit_full",)
     assert (
-        verdict.reason.render("en") == "Declined automatically: the limit of 2026-12-14 at 14:30 is reached."
+        verdict.reason.render("en")
+        == "Declined automatically: the limit of Monday 14 December at 14:30 is reached."
     )
 
 
@@ -138,7 +139,7 @@ def test_every_failed_condition_is_named_in_order(org):
     )
     assert verdict.failed == ("lead_time", "limit_full", "insufficient_balance")
     assert verdict.reason.render("en") == (
-        "Sent to a supervisor: requests need 720 hours' notice; the limit of 2026-12-14 is reached;"
+        "Sent to a supervisor: requests need 720 hours' notice; the limit of Monday 14 December is reached;"
         " the balance is not enough (0 hours left, 8 asked)."
     )
 

@@ -289,7 +289,7 @@ def test_a_full_day_limit_sends_an_automatic_interval_to_a_supervisor_not_the_wa
     assert response.status_code == 201, response.content
     body = response.json()
     assert (body["status"], body["substatus"]) == ("pending", None)
-    assert body["status_reason"] == "Sent to a supervisor: the limit of 2026-12-07 is reached."
+    assert body["status_reason"] == "Sent to a supervisor: the limit of Monday 7 December is reached."
 
 
 @pytest.mark.parametrize(

@@ -347,7 +347,9 @@ def test_a_full_limit_waitlists_in_order_and_a_cancellation_approves_the_first(
         ("pending", "waitlisted", 1),
         ("pending", "waitlisted", 2),
     ]
-    assert "limit of 2026-12-07" in second["status_reason"]
+    assert "limit of Monday 7 December" in second["status_reason"]
+    in_dutch = logged_in(others[0]).get(f"{URL}/{second['id']}", HTTP_ACCEPT_LANGUAGE="nl").json()
+    assert in_dutch["status_reason"] == "Op de wachtlijst: de limiet van maandag 7 december is bereikt."
 
     with django_capture_on_commit_callbacks(execute=True):
         cancelled = client.post(f"{URL}/{mine['id']}/cancel")
@@ -526,7 +528,7 @@ def test_the_preview_says_what_would_happen_and_writes_nothing(client, org, auto
         "reasons": ["Approved automatically."],
     }
     assert waitlist.json()["outcome"] == "waitlisted"
-    assert waitlist.json()["reasons"] == ["the limit of 2026-12-08 is reached"]
+    assert waitlist.json()["reasons"] == ["the limit of Tuesday 8 December is reached"]
     assert refused.json()["code"] == "duration_out_of_range"
     assert not TimeOffRequest.objects.exists()
 
