@@ -34,11 +34,17 @@ class Reason:
         return cls(data["msgid"], {name: _decode(value) for name, value in data.get("params", {}).items()})
 
 
+def day_text(date: dt.date) -> str:
+    """A day as a sentence names it in the active language: "Friday 18 December", "vrijdag 18
+    december" (the year is the coming one's: requests and swaps lie weeks ahead at most)."""
+    return formats.date_format(date, "l j F")
+
+
 def _display(value):
     if isinstance(value, list):
         return "; ".join(part.render() for part in value)
     if isinstance(value, dt.date):
-        return formats.date_format(value, "l j F")
+        return day_text(value)
     return value
 
 

@@ -14,7 +14,7 @@ from django.utils import formats, translation
 from django.utils.functional import Promise
 from django.utils.translation import gettext_lazy as _
 
-from em_agent.messages import Reason
+from em_agent.messages import Reason, day_text
 
 # "reason": an em_agent.messages.Reason, kept untranslated and rendered in the reader's language
 # (or plain text: a supervisor's own words).
@@ -249,7 +249,7 @@ def params_validate(kind: Kind, params: dict) -> dict:
 
 def _display(value, fmt: ParamFormat, zone: zoneinfo.ZoneInfo):
     if fmt == "date":
-        return formats.date_format(dt.date.fromisoformat(value), "l j F")
+        return day_text(dt.date.fromisoformat(value))
     if fmt == "datetime":
         return formats.date_format(dt.datetime.fromisoformat(value).astimezone(zone), "l j F H:i")
     if fmt == "reason" and isinstance(value, dict):

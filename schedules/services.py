@@ -22,6 +22,7 @@ from django.utils.translation import gettext as _
 from rest_framework import status
 
 from em_agent.exceptions import ApplicationError
+from em_agent.messages import day_text
 from em_agent.models import Agent, User
 from notifications.services import notify_each
 from schedules import bulk
@@ -110,7 +111,8 @@ def _validate_plan(plan: DayPlan, codes: dict[int, ActivityCode]) -> None:
             raise _validation_error(_("An activity cannot last longer than 24 hours."))
         if not day_begins <= spec.start < day_ends:
             raise _validation_error(
-                _("An activity must start on the day it belongs to (%(date)s).") % {"date": plan.date}
+                _("An activity must start on the day it belongs to (%(date)s).")
+                % {"date": day_text(plan.date)}
             )
         code = codes.get(spec.activity_code_id)
         if code is None or code.organization_id != plan.agent.organization_id:

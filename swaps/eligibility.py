@@ -47,6 +47,7 @@ from rest_framework import status
 
 from em_agent.exceptions import ApplicationError
 from em_agent.localtime import local_day_bounds
+from em_agent.messages import day_text
 from em_agent.models import Agent, AgentSkill
 from schedules.models import Activity, ScheduleDay
 from swaps.models import LIVE, SkillMatching, Swap, SwapKind, SwapSettings, UnequalPaidTime
@@ -795,7 +796,7 @@ def _time_off_violation(name: str, date: dt.date) -> Violation:
     return Violation(
         "time_off",
         _("%(name)s has time off on %(date)s (pending or approved).")
-        % {"name": name, "date": date.isoformat()},
+        % {"name": name, "date": day_text(date)},
     )
 
 

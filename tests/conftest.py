@@ -102,6 +102,17 @@ def _clean_cache():
 
 
 @pytest.fixture(autouse=True)
+def _language_of_no_request():
+    # A request leaves its language active in the thread (as the server's next request replaces
+    # it); a test that calls code outside a request reads the default, whichever test ran before.
+    from django.utils import translation
+
+    translation.deactivate()
+    yield
+    translation.deactivate()
+
+
+@pytest.fixture(autouse=True)
 def _tasks_run_in_process():
     """Tasks run eagerly unless a test starts a real worker (and turns this off)."""
     from em_agent.celery import app

@@ -12,6 +12,7 @@ from django.utils.translation import gettext as _
 
 from em_agent.exceptions import ApplicationError
 from em_agent.localtime import NonexistentLocalTime, local_datetime
+from em_agent.messages import day_text
 from em_agent.models import Agent
 from em_agent.policies import wfm_feature_require
 from notifications.services import notify
@@ -77,7 +78,7 @@ def _check_window(*, agent: Agent, date: dt.date, start: dt.datetime | None, now
             fields={
                 "date": [
                     _("The last day you can request is %(date)s.")
-                    % {"date": today + dt.timedelta(days=horizon)}
+                    % {"date": day_text(today + dt.timedelta(days=horizon))}
                 ]
             },
         )

@@ -25,6 +25,7 @@ from rest_framework import status
 
 from em_agent.exceptions import ApplicationError
 from em_agent.localtime import local_datetime
+from em_agent.messages import day_text
 from em_agent.models import Agent, User
 from em_agent.policies import wfm_feature_require
 from notifications.services import notify
@@ -202,8 +203,7 @@ def _check_no_overlap(ask: Ask, *, exclude: int | None = None) -> None:
         if clash is not None:
             raise ApplicationError(
                 "overlaps_existing_request",
-                _("You already have time off requested or approved on %(date)s.")
-                % {"date": clash.isoformat()},
+                _("You already have time off requested or approved on %(date)s.") % {"date": day_text(clash)},
             )
 
 

@@ -189,7 +189,11 @@ def test_the_28th_day_in_the_agents_zone_is_the_last(logged_in, iex, sick, boss)
 
     assert refused.status_code == 400
     assert refused.json()["code"] == "beyond_horizon"
-    assert refused.json()["fields"] == {"date": ["The last day you can request is 2026-12-31."]}
+    assert refused.json()["fields"] == {"date": ["The last day you can request is Thursday 31 December."]}
+    in_dutch = client.post(URL, _whole(date="2027-01-01"), HTTP_ACCEPT_LANGUAGE="nl")
+    assert in_dutch.json()["fields"] == {
+        "date": ["De laatste dag die u kunt aanvragen is donderdag 31 december."]
+    }
     assert client.post(URL, _whole(date="2026-12-03")).status_code == 201  # still today there
 
 
