@@ -36,7 +36,8 @@ class Reason:
 
 def day_text(date: dt.date) -> str:
     """A day as a sentence names it in the active language: "Friday 18 December", "vrijdag 18
-    december" (the year is the coming one's: requests and swaps lie weeks ahead at most)."""
+    december". No year, as the notifications have always written days: the texts are about days
+    near the reader's today, and the same text reads the same whenever it is read."""
     return formats.date_format(date, "l j F")
 
 
@@ -52,13 +53,13 @@ def _encode(value):
     if isinstance(value, list):
         return [part.as_json() for part in value]
     if isinstance(value, dt.date):
-        return {"date": value.isoformat()}
+        return {"$date": value.isoformat()}
     return value
 
 
 def _decode(value):
     if isinstance(value, list):
         return [Reason.from_json(part) for part in value]
-    if isinstance(value, dict) and set(value) == {"date"}:
-        return dt.date.fromisoformat(value["date"])
+    if isinstance(value, dict) and set(value) == {"$date"}:
+        return dt.date.fromisoformat(value["$date"])
     return value

@@ -66,8 +66,8 @@ def schedule_days_for_agent(*, agent: Agent, start: dt.date, end: dt.date) -> li
     first_instant = dt.datetime.combine(start - dt.timedelta(days=1), dt.time(), tzinfo=zone)
     after_last_instant = dt.datetime.combine(end + dt.timedelta(days=2), dt.time(), tzinfo=zone)
     rows = (
-        Activity.objects.filter(
-            agent=agent,
+        Activity.objects.of_agent(agent.pk)
+        .filter(
             start__gte=first_instant,
             start__lt=after_last_instant,
             day__date__gte=start,

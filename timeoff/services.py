@@ -691,7 +691,7 @@ def _not_put_back(lost: Sequence[NotRestored]) -> list[NotPutBack]:
     return [
         NotPutBack(
             date=item.date,
-            activity_code=codes[item.activity["activity_code_id"]],
+            activity_code=codes.get(item.activity["activity_code_id"], ""),  # a code deleted since
             start=dt.datetime.fromisoformat(item.activity["start"]),
             end=dt.datetime.fromisoformat(item.activity["end"]),
             why=item.why,

@@ -81,7 +81,7 @@ ERROR_CATALOG: dict[str, tuple[int, dict]] = {
         {
             "code": "beyond_horizon",
             "detail": "An absence can be requested at most 28 days ahead.",
-            "fields": {"date": ["The last day you can request is 2026-12-31."]},
+            "fields": {"date": ["The last day you can request is Thursday 31 December."]},
         },
     ),
     "overlaps_existing_request": (
