@@ -379,7 +379,7 @@ class TimeOffCancelOutput(TimeOffRequestOutput):
     @extend_schema_field(NotRestoredOutput(many=True))
     def get_not_restored(self, request) -> list:
         # Known only to the cancellation that just ran (the journal keeps no such list).
-        return NotRestoredOutput(self.context["not_restored"], many=True).data
+        return list(NotRestoredOutput(self.context["not_restored"], many=True).data)
 
 
 TIME_OFF_EXAMPLE = {
